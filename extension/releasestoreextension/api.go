@@ -1,0 +1,203 @@
+package releasestoreextension
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// apiHandler serves the store's HTTP API. State-changing requests must send
+// Content-Type application/json: a cross-site HTML form cannot, so the API
+// is not open to cross-site request forgery even behind cookie auth.
+func (s *releaseStore) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/releases", s.listReleases)
+	mux.HandleFunc("GET /api/v1/releases/{id}", s.getRelease)
+	mux.HandleFunc("POST /api/v1/releases/{id}/annotations", s.postAnnotation)
+	mux.HandleFunc("GET /api/v1/decisions", s.listDecisions)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "path", "not_found", fmt.Sprintf("no API endpoint at %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type page struct{ limit, offset int }
+
+func parsePage(r *http.Request) (page, *release.FieldError) {
+	p := page{limit: defaultPageSize}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return p, release.Fieldf("limit", release.RuleRange, "must be a whole number from 1 to %d", maxPageSize)
+		}
+		p.limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, release.Fieldf("offset", release.RuleRange, "must be a whole number from 0")
+		}
+		p.offset = n
+	}
+	return p, nil
+}
+
+func paginate[T any](items []T, p page) []T {
+	if p.offset >= len(items) {
+		return []T{}
+	}
+	return items[p.offset:min(len(items), p.offset+p.limit)]
+}
+
+func (s *releaseStore) listReleases(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, ferr := parsePage(r)
+	if ferr != nil {
+		writeFieldError(w, http.StatusBadRequest, ferr)
+		return
+	}
+	status := release.Status(q.Get("status"))
+	if status != "" && !slices.Contains(release.Statuses, status) {
+		writeFieldError(w, http.StatusBadRequest, release.Fieldf("status", release.RuleEnum, "%q is not a release status; one of %v", status, release.Statuses))
+		return
+	}
+	service, namespace, env := q.Get("service"), q.Get("namespace"), q.Get("environment")
+	s.mu.RLock()
+	all := s.state.Releases(func(rel *release.Release) bool {
+		return (service == "" || rel.Attributes[release.AttrServiceName] == service) &&
+			(namespace == "" || rel.Attributes[release.AttrServiceNamespace] == namespace) &&
+			(env == "" || rel.Attributes[release.AttrDeploymentEnvironment] == env) &&
+			(status == "" || rel.Status == status)
+	})
+	s.mu.RUnlock()
+	writeJSON(w, http.StatusOK, map[string]any{"releases": paginate(all, p), "total": len(all)})
+}
+
+func (s *releaseStore) getRelease(w http.ResponseWriter, r *http.Request) {
+	rel, ok := s.Release(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "id", "not_found", fmt.Sprintf("no release with id %q", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, rel)
+}
+
+func (s *releaseStore) listDecisions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, ferr := parsePage(r)
+	if ferr != nil {
+		writeFieldError(w, http.StatusBadRequest, ferr)
+		return
+	}
+	rid, service, env, action := q.Get("release"), q.Get("service"), q.Get("environment"), q.Get("action")
+	s.mu.RLock()
+	all := s.state.Decisions(func(d *release.Decision) bool {
+		return (rid == "" || d.ReleaseID() == rid) &&
+			(service == "" || d.Release[release.AttrServiceName] == service) &&
+			(env == "" || d.Release[release.AttrDeploymentEnvironment] == env) &&
+			(action == "" || string(d.Action) == action)
+	})
+	s.mu.RUnlock()
+	writeJSON(w, http.StatusOK, map[string]any{"decisions": paginate(all, p), "total": len(all)})
+}
+
+// annotationRequest is the body of POST /api/v1/releases/{id}/annotations.
+type annotationRequest struct {
+	Label      string `json:"label"`
+	Text       string `json:"text"`
+	Link       string `json:"link"`
+	Author     string `json:"author"`
+	DecisionID string `json:"decision_id"`
+}
+
+func (s *releaseStore) postAnnotation(w http.ResponseWriter, r *http.Request) {
+	if !isJSON(r) {
+		writeError(w, http.StatusUnsupportedMediaType, "header Content-Type", "media_type", "must be application/json")
+		return
+	}
+	var req annotationRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body", "max_request_body_size", fmt.Sprintf("is larger than %d bytes", tooLarge.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "body", release.RuleSyntax, "is not a valid annotation: "+err.Error())
+		return
+	}
+	a := release.Annotation{
+		ID: newID("ann"), ReleaseID: r.PathValue("id"), DecisionID: req.DecisionID,
+		Label: req.Label, Text: req.Text, Link: req.Link, Author: req.Author, CreatedAt: time.Now().UTC(),
+	}
+	rel, err := s.Annotate(r.Context(), a)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	stored := rel.Annotations[len(rel.Annotations)-1]
+	writeJSON(w, http.StatusCreated, stored)
+}
+
+// writeStoreError maps store errors to HTTP answers.
+func (s *releaseStore) writeStoreError(w http.ResponseWriter, err error) {
+	if fe, ok := release.AsFieldError(err); ok {
+		writeFieldError(w, http.StatusBadRequest, fe)
+		return
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "id", "not_found", err.Error())
+	case errors.Is(err, ErrUnavailable):
+		s.logger.Error("Release store could not persist a change", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "storage", "unavailable", "the release store cannot persist right now; nothing was stored, retry later")
+	default:
+		writeError(w, http.StatusInternalServerError, "", "internal", err.Error())
+	}
+}
+
+func isJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeFieldError(w http.ResponseWriter, status int, fe *release.FieldError) {
+	writeJSON(w, status, fe)
+}
+
+func writeError(w http.ResponseWriter, status int, field, rule, msg string) {
+	writeJSON(w, status, &release.FieldError{Field: field, Rule: rule, Message: msg})
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,42 @@
+package releasestoreextension
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+)
+
+const (
+	typeStr   = "releasestore"
+	stability = component.StabilityLevelAlpha
+	// DefaultEndpoint is where the API listens unless configured.
+	DefaultEndpoint = "localhost:8089"
+)
+
+// Type is the component type of the release store.
+var Type = component.MustNewType(typeStr)
+
+// NewFactory returns the release store extension factory.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(Type, createDefaultConfig, create, stability)
+}
+
+func createDefaultConfig() component.Config {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = DefaultEndpoint
+	return &Config{
+		ServerConfig:     srv,
+		MaxKeys:          10000,
+		MaxHistory:       20,
+		MaxDecisions:     10000,
+		DedupeWindow:     24 * time.Hour,
+		MaxDedupeEntries: 100000,
+	}
+}
+
+func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newStore(cfg.(*Config), set)
+}

@@ -1,0 +1,128 @@
+// Package journal persists the release store through any collector storage
+// extension. storage.Client offers get, set, delete and batch but no scan, so
+// the layout is a snapshot under one key plus a write-ahead log of records
+// under sequential keys: opening reads the snapshot, then log entries from
+// the snapshot's sequence on until the first missing key. Every record is
+// written before the request that carried it is acknowledged.
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+const snapshotKey = "snapshot"
+
+func logKey(seq uint64) string { return fmt.Sprintf("wal/%020d", seq) }
+
+// Record is one state change, exactly one of its fields set.
+type Record struct {
+	Event      *release.Event      `json:"event,omitempty"`
+	Annotation *release.Annotation `json:"annotation,omitempty"`
+	Decision   *release.Decision   `json:"decision,omitempty"`
+}
+
+type snapshotEnvelope struct {
+	// LastSeq is the sequence of the last log record the state includes.
+	LastSeq uint64          `json:"last_seq"`
+	State   json.RawMessage `json:"state"`
+}
+
+// Journal appends records and compacts them into snapshots.
+type Journal struct {
+	client storage.Client
+	// first and next delimit the log entries since the last snapshot.
+	first, next uint64
+}
+
+// Open reads what is persisted: the last snapshot (nil if none) and the log
+// records written after it, in order.
+func Open(ctx context.Context, client storage.Client) (*Journal, []byte, []Record, error) {
+	j := &Journal{client: client, first: 1, next: 1}
+	var snapshot []byte
+	raw, err := client.Get(ctx, snapshotKey)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("reading snapshot: %w", err)
+	}
+	if raw != nil {
+		var env snapshotEnvelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return nil, nil, nil, fmt.Errorf("decoding snapshot envelope: %w", err)
+		}
+		snapshot = env.State
+		j.first, j.next = env.LastSeq+1, env.LastSeq+1
+	}
+	var records []Record
+	for {
+		raw, err := client.Get(ctx, logKey(j.next))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("reading log entry %d: %w", j.next, err)
+		}
+		if raw == nil {
+			break
+		}
+		var r Record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, nil, nil, fmt.Errorf("decoding log entry %d: %w", j.next, err)
+		}
+		records = append(records, r)
+		j.next++
+	}
+	return j, snapshot, records, nil
+}
+
+// Append writes records in one storage batch: all or none persist.
+func (j *Journal) Append(ctx context.Context, records ...Record) error {
+	ops := make([]*storage.Operation, 0, len(records))
+	for i, r := range records {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encoding log record: %w", err)
+		}
+		ops = append(ops, storage.SetOperation(logKey(j.next+uint64(i)), data))
+	}
+	if err := j.client.Batch(ctx, ops...); err != nil {
+		return err
+	}
+	j.next += uint64(len(records))
+	return nil
+}
+
+// Len is the number of log records since the last snapshot.
+func (j *Journal) Len() int { return int(j.next - j.first) }
+
+// Compact writes a snapshot of the state that includes every record appended
+// so far, and deletes those records, in one batch.
+func (j *Journal) Compact(ctx context.Context, state []byte) error {
+	env, err := json.Marshal(snapshotEnvelope{LastSeq: j.next - 1, State: state})
+	if err != nil {
+		return err
+	}
+	ops := make([]*storage.Operation, 0, 1+j.Len())
+	ops = append(ops, storage.SetOperation(snapshotKey, env))
+	for seq := j.first; seq < j.next; seq++ {
+		ops = append(ops, storage.DeleteOperation(logKey(seq)))
+	}
+	if err := j.client.Batch(ctx, ops...); err != nil {
+		return fmt.Errorf("writing snapshot: %w", err)
+	}
+	j.first = j.next
+	return nil
+}
+
+// Close releases the storage client.
+func (j *Journal) Close(ctx context.Context) error {
+	if j == nil || j.client == nil {
+		return nil
+	}
+	return j.client.Close(ctx)
+}
+
+// ErrUnavailable wraps failures to persist; the caller answers 503.
+var ErrUnavailable = errors.New("release store cannot persist")

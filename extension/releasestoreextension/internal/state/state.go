@@ -1,0 +1,594 @@
+// Package state is the release store's state machine: release histories per
+// key, the de-duplication window and the decision log. It is deterministic
+// (it reads no clock), so replaying the persisted log rebuilds exactly the
+// state that was acknowledged. It is not safe for concurrent use; the
+// extension serialises writers and publishes immutable views for readers.
+package state
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// Limits bound the memory the state can use.
+type Limits struct {
+	MaxKeys          int
+	MaxHistory       int
+	MaxDecisions     int
+	MaxDedupeEntries int
+	DedupeWindow     time.Duration
+	MaxAnnotations   int
+	MaxEventRefs     int
+}
+
+// Evictions counts what the limits removed, by kind.
+type Evictions struct {
+	Keys, Releases, Decisions, DedupeEntries, Annotations int64
+}
+
+type keyState struct {
+	key       release.Key
+	releases  []*release.Release // oldest first
+	updatedAt time.Time
+}
+
+type dedupeEntry struct {
+	Key string    `json:"k"`
+	At  time.Time `json:"t"`
+}
+
+// State holds everything the store knows.
+type State struct {
+	limits    Limits
+	keys      map[release.Key]*keyState
+	byService map[release.ServiceKey][]*keyState
+	byID      map[string]*keyState
+	dedupe    map[string]time.Time
+	// dedupeOrder is FIFO by arrival; entries whose time no longer matches
+	// dedupe[k] are stale and skipped.
+	dedupeOrder []dedupeEntry
+	decisions   []*release.Decision
+	decisionIdx map[string]int // decision id -> index in decisions, rebuilt on trim
+	evictions   Evictions
+}
+
+// New returns an empty state.
+func New(l Limits) *State {
+	return &State{
+		limits:      l,
+		keys:        map[release.Key]*keyState{},
+		byService:   map[release.ServiceKey][]*keyState{},
+		byID:        map[string]*keyState{},
+		dedupe:      map[string]time.Time{},
+		decisionIdx: map[string]int{},
+	}
+}
+
+// Evictions returns the running eviction counts.
+func (s *State) Evictions() Evictions { return s.evictions }
+
+// Duplicate reports whether the event was already applied within the
+// de-duplication window.
+func (s *State) Duplicate(e *release.Event) bool {
+	at, ok := s.dedupe[e.DedupeKey()]
+	return ok && e.ReceivedAt.Sub(at) < s.limits.DedupeWindow
+}
+
+// Check reports an event that contradicts what is stored: a deployment id
+// already used by another service or environment.
+func (s *State) Check(e *release.Event) error {
+	ks, ok := s.byID[e.DeploymentID()]
+	if !ok {
+		return nil
+	}
+	if k := e.Key(); k != ks.key {
+		return release.Fieldf("attributes."+release.AttrDeploymentID, "conflict",
+			"deployment %q belongs to %s, not %s", e.DeploymentID(), ks.key, k)
+	}
+	return nil
+}
+
+// Change is the result of applying an event.
+type Change struct {
+	// Release is the release the event applied to, after the change; nil
+	// when the event changed nothing (a removal of an absent service).
+	Release *release.Release
+	// Touched are the releases whose status changed as a side effect
+	// (superseded, removed).
+	Touched []*release.Release
+	Service release.ServiceKey
+}
+
+// ApplyEvent applies a validated, non-duplicate event.
+func (s *State) ApplyEvent(e *release.Event) Change {
+	s.remember(e.DedupeKey(), e.ReceivedAt)
+	id := e.DeploymentID()
+	ch := Change{Service: e.Key().Service}
+	if ks, ok := s.byID[id]; ok {
+		i := indexOf(ks.releases, id)
+		r := clone(ks.releases[i])
+		merge(r, e)
+		r.Events = appendRef(r.Events, e, s.limits.MaxEventRefs)
+		ch.Touched = s.transition(ks, r, e)
+		ks.releases[i] = r
+		ks.updatedAt = maxTime(ks.updatedAt, e.Time)
+		ch.Release = r
+		return ch
+	}
+
+	ks := s.keyFor(e.Key(), e.Time)
+	ks.updatedAt = maxTime(ks.updatedAt, e.Time)
+	switch e.Type {
+	case release.EventRolledBack:
+		if i := rollbackTarget(ks, e); i >= 0 {
+			r := clone(ks.releases[i])
+			r.Events = appendRef(r.Events, e, s.limits.MaxEventRefs)
+			r.UpdatedAt = e.Time
+			end(r, release.StatusRolledBack, e.Time)
+			ks.releases[i] = r
+			ch.Release = r
+			return ch
+		}
+	case release.EventRemoved:
+		ch.Touched = s.endLive(ks, "", release.StatusRemoved, e.Time)
+		if len(ch.Touched) > 0 {
+			ch.Release = ch.Touched[len(ch.Touched)-1]
+			ch.Touched = ch.Touched[:len(ch.Touched)-1]
+		}
+		return ch
+	}
+
+	r := newRelease(e)
+	if r.Release.PreviousVersion == "" {
+		if prev := newestLive(ks, ""); prev != nil && release.NormalizeVersion(prev.Version()) != release.NormalizeVersion(r.Version()) {
+			r.Release.PreviousVersion = prev.Version()
+		}
+	}
+	switch e.Type {
+	case release.EventStarted, release.EventProgressed:
+		r.Status = release.StatusInProgress
+		// A new rollout replaces one still in progress: stacked deploys.
+		ch.Touched = s.endStatus(ks, release.StatusInProgress, release.StatusSuperseded, e.Time)
+	case release.EventSucceeded:
+		complete(r, e.Time)
+		ch.Touched = s.endLive(ks, "", release.StatusSuperseded, e.Time)
+	case release.EventFailed:
+		r.CompletedAt = ptr(e.Time)
+		end(r, release.StatusFailed, e.Time)
+	case release.EventRolledBack:
+		end(r, release.StatusRolledBack, e.Time)
+	}
+	s.addRelease(ks, r)
+	ch.Release = r
+	return ch
+}
+
+// transition moves an existing release to the status its new event reports.
+// Terminal statuses never go back to live: late or reordered events for a
+// finished release only add to its event list.
+func (s *State) transition(ks *keyState, r *release.Release, e *release.Event) []*release.Release {
+	if !r.Status.Live() {
+		return nil
+	}
+	switch e.Type {
+	case release.EventSucceeded:
+		complete(r, e.Time)
+		return s.endLive(ks, r.ID, release.StatusSuperseded, e.Time)
+	case release.EventFailed:
+		r.CompletedAt = ptr(e.Time)
+		end(r, release.StatusFailed, e.Time)
+	case release.EventRolledBack:
+		end(r, release.StatusRolledBack, e.Time)
+	case release.EventRemoved:
+		end(r, release.StatusRemoved, e.Time)
+		return s.endLive(ks, r.ID, release.StatusRemoved, e.Time)
+	}
+	return nil
+}
+
+func complete(r *release.Release, at time.Time) {
+	r.Status = release.StatusSucceeded
+	r.CompletedAt = ptr(at)
+	hundred := 100.0
+	r.Release.RolloutPercentage = &hundred
+}
+
+func end(r *release.Release, status release.Status, at time.Time) {
+	r.Status = status
+	r.EndedAt = ptr(at)
+}
+
+// endLive ends every live release of the key except the one with id keep.
+func (s *State) endLive(ks *keyState, keep string, status release.Status, at time.Time) []*release.Release {
+	var touched []*release.Release
+	for i, r := range ks.releases {
+		if r.ID == keep || !r.Status.Live() {
+			continue
+		}
+		c := clone(r)
+		end(c, status, at)
+		c.UpdatedAt = at
+		ks.releases[i] = c
+		touched = append(touched, c)
+	}
+	return touched
+}
+
+// endStatus ends the releases of the key that are in status from.
+func (s *State) endStatus(ks *keyState, from, to release.Status, at time.Time) []*release.Release {
+	var touched []*release.Release
+	for i, r := range ks.releases {
+		if r.Status != from {
+			continue
+		}
+		c := clone(r)
+		end(c, to, at)
+		c.UpdatedAt = at
+		ks.releases[i] = c
+		touched = append(touched, c)
+	}
+	return touched
+}
+
+// rollbackTarget finds the release a rolled_back event without a known
+// deployment id refers to: the newest live release of the same version
+// (native semantics: the event names the version rolled back), else the
+// newest one in progress (CDEvents semantics: the event names the version
+// rolled back to). -1 when there is none.
+func rollbackTarget(ks *keyState, e *release.Event) int {
+	v := release.NormalizeVersion(e.Attributes[release.AttrServiceVersion])
+	for i := len(ks.releases) - 1; i >= 0; i-- {
+		r := ks.releases[i]
+		if r.Status.Live() && release.NormalizeVersion(r.Version()) == v {
+			return i
+		}
+	}
+	for i := len(ks.releases) - 1; i >= 0; i-- {
+		if ks.releases[i].Status == release.StatusInProgress {
+			return i
+		}
+	}
+	return -1
+}
+
+func newestLive(ks *keyState, except string) *release.Release {
+	for i := len(ks.releases) - 1; i >= 0; i-- {
+		if r := ks.releases[i]; r.Status.Live() && r.ID != except {
+			return r
+		}
+	}
+	return nil
+}
+
+func newRelease(e *release.Event) *release.Release {
+	attrs := make(map[string]string, len(e.Attributes)+1)
+	for k, v := range e.Attributes {
+		attrs[k] = v
+	}
+	attrs[release.AttrDeploymentID] = e.DeploymentID()
+	r := &release.Release{
+		ID:         e.DeploymentID(),
+		Attributes: attrs,
+		Release:    e.Release,
+		Source:     e.Source,
+		StartedAt:  e.Time,
+		UpdatedAt:  e.Time,
+		Events:     []release.EventRef{ref(e)},
+	}
+	r.Release.FeatureFlags = append([]release.FeatureFlag(nil), e.Release.FeatureFlags...)
+	return r
+}
+
+// identity attributes are fixed by a release's first event.
+var identity = map[string]bool{
+	release.AttrServiceName: true, release.AttrServiceNamespace: true, release.AttrServiceVersion: true,
+	release.AttrDeploymentEnvironment: true, release.AttrDeploymentID: true,
+}
+
+// merge adds what a later event of the same deployment says.
+func merge(r *release.Release, e *release.Event) {
+	for k, v := range e.Attributes {
+		if !identity[k] {
+			r.Attributes[k] = v
+		}
+	}
+	c := &r.Release
+	n := e.Release
+	if n.PreviousVersion != "" {
+		c.PreviousVersion = n.PreviousVersion
+	}
+	if n.Strategy != "" {
+		c.Strategy = n.Strategy
+	}
+	if n.RolloutPercentage != nil {
+		p := *n.RolloutPercentage
+		c.RolloutPercentage = &p
+	}
+	if len(n.FeatureFlags) > 0 {
+		c.FeatureFlags = append([]release.FeatureFlag(nil), n.FeatureFlags...)
+	}
+	if n.Intent != "" {
+		c.Intent = n.Intent
+	}
+	if n.Risk != "" {
+		c.Risk = n.Risk
+	}
+	if n.Owner != "" {
+		c.Owner = n.Owner
+	}
+	if e.Time.After(r.UpdatedAt) {
+		r.UpdatedAt = e.Time
+	}
+}
+
+func ref(e *release.Event) release.EventRef {
+	return release.EventRef{
+		ID: e.ID, Type: e.Type, Source: e.Source, Time: e.Time, ReceivedAt: e.ReceivedAt,
+		RolloutPercentage: e.Release.RolloutPercentage,
+	}
+}
+
+// appendRef adds an event to a release's list, keeping the first event (how
+// the release began) and the newest ones within max.
+func appendRef(refs []release.EventRef, e *release.Event, max int) []release.EventRef {
+	refs = append(refs, ref(e))
+	if max > 1 && len(refs) > max {
+		refs = append(refs[:1], refs[len(refs)-max+1:]...)
+	}
+	return refs
+}
+
+// clone copies a release deeply enough that the copy can be changed without
+// touching the published original.
+func clone(r *release.Release) *release.Release {
+	c := *r
+	c.Attributes = make(map[string]string, len(r.Attributes))
+	for k, v := range r.Attributes {
+		c.Attributes[k] = v
+	}
+	c.Events = append(make([]release.EventRef, 0, len(r.Events)+1), r.Events...)
+	c.Annotations = append([]release.Annotation(nil), r.Annotations...)
+	return &c
+}
+
+func (s *State) keyFor(k release.Key, at time.Time) *keyState {
+	if ks, ok := s.keys[k]; ok {
+		return ks
+	}
+	if s.limits.MaxKeys > 0 && len(s.keys) >= s.limits.MaxKeys {
+		s.evictKey()
+	}
+	ks := &keyState{key: k, updatedAt: at}
+	s.keys[k] = ks
+	s.byService[k.Service] = append(s.byService[k.Service], ks)
+	return ks
+}
+
+// evictKey drops the least recently updated key, preferring keys with no
+// rollout in progress, so that a burst of new services cannot push out a
+// release under evaluation.
+func (s *State) evictKey() {
+	var victim *keyState
+	for _, preferIdle := range []bool{true, false} {
+		for _, ks := range s.keys {
+			if preferIdle && hasInProgress(ks) {
+				continue
+			}
+			if victim == nil || ks.updatedAt.Before(victim.updatedAt) ||
+				(ks.updatedAt.Equal(victim.updatedAt) && ks.key.String() < victim.key.String()) {
+				victim = ks
+			}
+		}
+		if victim != nil {
+			break
+		}
+	}
+	if victim == nil {
+		return
+	}
+	s.dropKey(victim)
+	s.evictions.Keys++
+	s.evictions.Releases += int64(len(victim.releases))
+}
+
+func (s *State) dropKey(ks *keyState) {
+	delete(s.keys, ks.key)
+	list := s.byService[ks.key.Service]
+	for i, other := range list {
+		if other == ks {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.byService, ks.key.Service)
+	} else {
+		s.byService[ks.key.Service] = list
+	}
+	for _, r := range ks.releases {
+		delete(s.byID, r.ID)
+	}
+}
+
+func hasInProgress(ks *keyState) bool {
+	for _, r := range ks.releases {
+		if r.Status == release.StatusInProgress {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *State) addRelease(ks *keyState, r *release.Release) {
+	ks.releases = append(ks.releases, r)
+	s.byID[r.ID] = ks
+	if s.limits.MaxHistory <= 0 || len(ks.releases) <= s.limits.MaxHistory {
+		return
+	}
+	// Drop the oldest release that is no longer live; live ones are what
+	// the processor compares.
+	drop := 0
+	for i, old := range ks.releases {
+		if !old.Status.Live() {
+			drop = i
+			break
+		}
+	}
+	delete(s.byID, ks.releases[drop].ID)
+	ks.releases = append(ks.releases[:drop:drop], ks.releases[drop+1:]...)
+	s.evictions.Releases++
+}
+
+func (s *State) remember(key string, at time.Time) {
+	s.dedupe[key] = at
+	s.dedupeOrder = append(s.dedupeOrder, dedupeEntry{Key: key, At: at})
+	s.expireDedupe(at)
+}
+
+// expireDedupe forgets delivery ids older than the window, and the oldest
+// ones beyond the cap.
+func (s *State) expireDedupe(now time.Time) {
+	n := 0
+	for n < len(s.dedupeOrder) {
+		e := s.dedupeOrder[n]
+		overCap := s.limits.MaxDedupeEntries > 0 && len(s.dedupe) > s.limits.MaxDedupeEntries
+		expired := now.Sub(e.At) >= s.limits.DedupeWindow
+		stale := !s.dedupe[e.Key].Equal(e.At)
+		if !stale && !overCap && !expired {
+			break
+		}
+		if !stale {
+			delete(s.dedupe, e.Key)
+			if overCap && !expired {
+				s.evictions.DedupeEntries++
+			}
+		}
+		n++
+	}
+	if n > 0 {
+		s.dedupeOrder = append(s.dedupeOrder[:0:0], s.dedupeOrder[n:]...)
+	}
+}
+
+// Release returns a release by deployment id.
+func (s *State) Release(id string) (*release.Release, bool) {
+	ks, ok := s.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return ks.releases[indexOf(ks.releases, id)], true
+}
+
+// ErrNotFound is returned for an unknown release or decision.
+var ErrNotFound = fmt.Errorf("not found")
+
+// ApplyAnnotation attaches an annotation to its release.
+func (s *State) ApplyAnnotation(a release.Annotation) (*release.Release, error) {
+	ks, ok := s.byID[a.ReleaseID]
+	if !ok {
+		return nil, fmt.Errorf("release %q: %w", a.ReleaseID, ErrNotFound)
+	}
+	i := indexOf(ks.releases, a.ReleaseID)
+	r := clone(ks.releases[i])
+	r.Annotations = append(r.Annotations, a)
+	if max := s.limits.MaxAnnotations; max > 0 && len(r.Annotations) > max {
+		r.Annotations = append(r.Annotations[:0:0], r.Annotations[len(r.Annotations)-max:]...)
+		s.evictions.Annotations++
+	}
+	ks.releases[i] = r
+	return r, nil
+}
+
+// HasDecision reports whether a decision id is already recorded.
+func (s *State) HasDecision(id string) bool {
+	_, ok := s.decisionIdx[id]
+	return ok
+}
+
+// ApplyDecision records a decision; the oldest ones beyond the cap are dropped.
+func (s *State) ApplyDecision(d *release.Decision) {
+	s.decisions = append(s.decisions, d)
+	s.decisionIdx[d.DecisionID] = len(s.decisions) - 1
+	if max := s.limits.MaxDecisions; max > 0 && len(s.decisions) > max {
+		drop := len(s.decisions) - max
+		s.evictions.Decisions += int64(drop)
+		s.decisions = append(s.decisions[:0:0], s.decisions[drop:]...)
+		s.decisionIdx = make(map[string]int, len(s.decisions))
+		for i, d := range s.decisions {
+			s.decisionIdx[d.DecisionID] = i
+		}
+	}
+}
+
+// Decisions returns the recorded decisions, newest first, that match.
+func (s *State) Decisions(match func(*release.Decision) bool) []*release.Decision {
+	out := make([]*release.Decision, 0)
+	for i := len(s.decisions) - 1; i >= 0; i-- {
+		if match == nil || match(s.decisions[i]) {
+			out = append(out, s.decisions[i])
+		}
+	}
+	return out
+}
+
+// Releases returns every release that matches, newest first.
+func (s *State) Releases(match func(*release.Release) bool) []*release.Release {
+	out := make([]*release.Release, 0)
+	for _, ks := range s.keys {
+		for _, r := range ks.releases {
+			if match == nil || match(r) {
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StartedAt.Equal(out[j].StartedAt) {
+			return out[i].StartedAt.After(out[j].StartedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Counts summarises the state for internal metrics.
+type Counts struct {
+	Keys, Releases, Live, InProgress, Decisions, DedupeEntries int
+}
+
+// Counts returns the current sizes.
+func (s *State) Counts() Counts {
+	c := Counts{Keys: len(s.keys), Decisions: len(s.decisions), DedupeEntries: len(s.dedupe)}
+	for _, ks := range s.keys {
+		c.Releases += len(ks.releases)
+		for _, r := range ks.releases {
+			if r.Status.Live() {
+				c.Live++
+			}
+			if r.Status == release.StatusInProgress {
+				c.InProgress++
+			}
+		}
+	}
+	return c
+}
+
+func indexOf(rs []*release.Release, id string) int {
+	for i, r := range rs {
+		if r.ID == id {
+			return i
+		}
+	}
+	panic("state: release index out of sync for " + id)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,526 @@
+package releasestoreextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/journal"
+	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/state"
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// Store is what the release store offers other components. Receivers and
+// processors find it at Start through host.GetExtensions() and a type
+// assertion, the way persistent queues find storage extensions.
+type Store interface {
+	// Record persists and applies deploy events, all or none. Events already
+	// seen within the de-duplication window come back as duplicates and
+	// change nothing. An error wrapping ErrUnavailable means nothing was
+	// stored; a *release.FieldError means an event contradicts the store.
+	Record(ctx context.Context, events []release.Event) ([]Outcome, error)
+	// Service returns the current view of a service in an environment, or
+	// nil. It takes no lock and allocates nothing: it is on the telemetry
+	// hot path.
+	Service(k release.ServiceKey) *ServiceView
+	// Release returns a release by deployment id.
+	Release(id string) (*release.Release, bool)
+	// Annotate attaches an engineer's annotation to a release.
+	Annotate(ctx context.Context, a release.Annotation) (*release.Release, error)
+	// PublishDecision records a decision and notifies subscribers. It
+	// returns false, and notifies nobody, when the decision id is known.
+	PublishDecision(ctx context.Context, d *release.Decision) (bool, error)
+	// Subscribe registers callbacks for changes; the returned function
+	// unsubscribes.
+	Subscribe(s Subscriber) (unsubscribe func())
+}
+
+// ServiceView, KeyView and ScopeAttr are the immutable hot-path views.
+type (
+	ServiceView = state.ServiceView
+	KeyView     = state.KeyView
+	ScopeAttr   = state.ScopeAttr
+)
+
+// Outcome is what Record did with one event.
+type Outcome struct {
+	Duplicate bool
+	// Release is the release after the event (nil for a duplicate or an
+	// event that changed nothing).
+	Release *release.Release
+}
+
+// ReleaseChange tells subscribers what an accepted event did.
+type ReleaseChange struct {
+	Event   release.Event
+	Release *release.Release
+	// Touched are other releases whose status changed as a consequence.
+	Touched []*release.Release
+}
+
+// Subscriber receives changes. Callbacks run synchronously after the change
+// is persisted, outside the store's locks, in the order of the changes.
+type Subscriber struct {
+	OnRelease    func(ReleaseChange)
+	OnAnnotation func(release.Annotation, *release.Release)
+	OnDecision   func(*release.Decision)
+}
+
+var (
+	// ErrUnavailable wraps failures to persist: nothing was stored.
+	ErrUnavailable = journal.ErrUnavailable
+	// ErrNotFound is returned for an unknown release.
+	ErrNotFound = state.ErrNotFound
+)
+
+// compactEvery bounds the log between snapshots; the store also compacts
+// when the log outgrows the state, so snapshot cost stays proportional.
+const compactEvery = 4096
+
+type serviceSlot struct{ view atomic.Pointer[ServiceView] }
+
+// releaseStore implements Store and the extension lifecycle.
+type releaseStore struct {
+	cfg    *Config
+	set    extension.Settings
+	logger *zap.Logger
+
+	// mu serialises writers and guards state and journal. Readers on the
+	// hot path never take it: they read index.
+	mu      sync.RWMutex
+	state   *state.State
+	journal *journal.Journal
+	// index is replaced (copy on write) only when the set of services
+	// changes; a changed service swaps its slot's view.
+	index atomic.Pointer[map[release.ServiceKey]*serviceSlot]
+
+	subsMu sync.Mutex
+	subs   map[int]Subscriber
+	nextID int
+
+	metrics *storeMetrics
+	server  *http.Server
+	wg      sync.WaitGroup
+}
+
+var _ Store = (*releaseStore)(nil)
+
+func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
+	m, err := newStoreMetrics(set.TelemetrySettings.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, metrics: m, subs: map[int]Subscriber{}}
+	s.state = state.New(s.limits())
+	empty := map[release.ServiceKey]*serviceSlot{}
+	s.index.Store(&empty)
+	return s, nil
+}
+
+func (s *releaseStore) limits() state.Limits {
+	return state.Limits{
+		MaxKeys: s.cfg.MaxKeys, MaxHistory: s.cfg.MaxHistory, MaxDecisions: s.cfg.MaxDecisions,
+		MaxDedupeEntries: s.cfg.MaxDedupeEntries, DedupeWindow: s.cfg.DedupeWindow,
+		MaxAnnotations: 100, MaxEventRefs: 100,
+	}
+}
+
+// Start loads persisted state and starts the API server.
+func (s *releaseStore) Start(ctx context.Context, host component.Host) error {
+	if err := s.open(ctx, host); err != nil {
+		return err
+	}
+	ln, err := s.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("releasestore: listening on %s: %w", s.cfg.NetAddr.Endpoint, err)
+	}
+	s.server, err = s.cfg.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, s.apiHandler())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	s.logger.Info("Release store API listening", zap.String("endpoint", ln.Addr().String()))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+func (s *releaseStore) open(ctx context.Context, host component.Host) error {
+	if s.cfg.Storage == nil {
+		s.logger.Warn("Release store has no storage configured: release state is kept in memory only and is lost on restart. Set `storage:` to a storage extension such as file_storage to persist it.")
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*s.cfg.Storage]
+	if !ok {
+		return fmt.Errorf("releasestore: storage: extension %q is not configured in the service's extensions", s.cfg.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("releasestore: storage: extension %q is not a storage extension", s.cfg.Storage)
+	}
+	client, err := se.GetClient(ctx, component.KindExtension, s.set.ID, "")
+	if err != nil {
+		return fmt.Errorf("releasestore: getting a storage client from %q: %w", s.cfg.Storage, err)
+	}
+	j, snapshot, records, err := journal.Open(ctx, client)
+	if err != nil {
+		_ = client.Close(ctx)
+		return fmt.Errorf("releasestore: loading persisted state from %q: %w", s.cfg.Storage, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if snapshot != nil {
+		if err := s.state.Load(snapshot); err != nil {
+			_ = client.Close(ctx)
+			return fmt.Errorf("releasestore: %w", err)
+		}
+	}
+	for _, r := range records {
+		s.replay(r)
+	}
+	s.journal = j
+	s.republishAll()
+	s.metrics.refresh(s.state)
+	c := s.state.Counts()
+	s.logger.Info("Release store loaded persisted state",
+		zap.String("storage", s.cfg.Storage.String()), zap.Int("releases", c.Releases),
+		zap.Int("keys", c.Keys), zap.Int("decisions", c.Decisions), zap.Int("log_records_replayed", len(records)))
+	return nil
+}
+
+// replay applies a persisted record exactly as it was applied live.
+func (s *releaseStore) replay(r journal.Record) {
+	switch {
+	case r.Event != nil:
+		if !s.state.Duplicate(r.Event) {
+			s.state.ApplyEvent(r.Event)
+		}
+	case r.Annotation != nil:
+		_, _ = s.state.ApplyAnnotation(*r.Annotation)
+	case r.Decision != nil:
+		if !s.state.HasDecision(r.Decision.DecisionID) {
+			s.state.ApplyDecision(r.Decision)
+		}
+	}
+}
+
+// Shutdown stops the API, writes a final snapshot and closes storage.
+func (s *releaseStore) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.server != nil {
+		errs = append(errs, s.server.Shutdown(ctx))
+		s.wg.Wait()
+	}
+	s.mu.Lock()
+	if s.journal != nil {
+		if s.journal.Len() > 0 {
+			errs = append(errs, s.compact(ctx))
+		}
+		errs = append(errs, s.journal.Close(ctx))
+		s.journal = nil
+	}
+	s.mu.Unlock()
+	s.metrics.shutdown()
+	return errors.Join(errs...)
+}
+
+// persist appends records to the journal; with no storage it is a no-op.
+// Called with mu held.
+func (s *releaseStore) persist(ctx context.Context, records ...journal.Record) error {
+	if s.journal == nil {
+		return nil
+	}
+	if err := s.journal.Append(ctx, records...); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// maybeCompact snapshots when the log has grown. Called with mu held, after
+// the records are applied. A failed compaction loses nothing: the log stays.
+func (s *releaseStore) maybeCompact(ctx context.Context) {
+	if s.journal == nil {
+		return
+	}
+	if n := s.journal.Len(); n < compactEvery && n < s.state.Counts().Releases+64 {
+		return
+	}
+	if err := s.compact(ctx); err != nil {
+		s.logger.Warn("Release store could not write a snapshot; the log is kept and compaction will be retried", zap.Error(err))
+	}
+}
+
+func (s *releaseStore) compact(ctx context.Context) error {
+	data, err := s.state.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return s.journal.Compact(ctx, data)
+}
+
+// Record implements Store.
+func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Outcome, error) {
+	outcomes := make([]Outcome, len(events))
+	var changes []ReleaseChange
+	err := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var fresh []journal.Record
+		seen := map[string]bool{}
+		for i := range events {
+			e := &events[i]
+			if err := s.state.Check(e); err != nil {
+				return err
+			}
+			if s.state.Duplicate(e) || seen[e.DedupeKey()] {
+				outcomes[i].Duplicate = true
+				continue
+			}
+			seen[e.DedupeKey()] = true
+			fresh = append(fresh, journal.Record{Event: e})
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		if err := s.persist(ctx, fresh...); err != nil {
+			return err
+		}
+		touched := map[release.ServiceKey]bool{}
+		for i := range events {
+			if outcomes[i].Duplicate {
+				continue
+			}
+			ch := s.state.ApplyEvent(&events[i])
+			outcomes[i].Release = ch.Release
+			touched[ch.Service] = true
+			if ch.Release != nil || len(ch.Touched) > 0 {
+				changes = append(changes, ReleaseChange{Event: events[i], Release: ch.Release, Touched: ch.Touched})
+			}
+		}
+		for sk := range touched {
+			s.republish(sk)
+		}
+		s.metrics.refresh(s.state)
+		s.maybeCompact(ctx)
+		return nil
+	}()
+	for i := range events {
+		switch {
+		case errors.Is(err, ErrUnavailable):
+			s.metrics.event(events[i].Source, outcomeFailed, 1)
+		case err != nil:
+			s.metrics.event(events[i].Source, outcomeRejected, 1)
+		case outcomes[i].Duplicate:
+			s.metrics.event(events[i].Source, outcomeDuplicate, 1)
+		default:
+			s.metrics.event(events[i].Source, outcomeAccepted, 1)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range s.subscribers() {
+		if sub.OnRelease != nil {
+			for _, ch := range changes {
+				sub.OnRelease(ch)
+			}
+		}
+	}
+	return outcomes, nil
+}
+
+// republish rebuilds one service's hot-path view. Called with mu held.
+func (s *releaseStore) republish(sk release.ServiceKey) {
+	view := s.state.ServiceView(sk)
+	idx := *s.index.Load()
+	slot, ok := idx[sk]
+	switch {
+	case ok && view != nil:
+		slot.view.Store(view)
+		return
+	case !ok && view == nil:
+		return
+	}
+	next := make(map[release.ServiceKey]*serviceSlot, len(idx)+1)
+	for k, v := range idx {
+		next[k] = v
+	}
+	if view == nil {
+		delete(next, sk)
+	} else {
+		slot = &serviceSlot{}
+		slot.view.Store(view)
+		next[sk] = slot
+	}
+	// Evictions may have removed other services with this change.
+	if len(next) > s.state.Counts().Keys {
+		for k := range next {
+			if k != sk && s.state.ServiceView(k) == nil {
+				delete(next, k)
+			}
+		}
+	}
+	s.index.Store(&next)
+}
+
+// republishAll rebuilds every view, after loading. Called with mu held.
+func (s *releaseStore) republishAll() {
+	next := map[release.ServiceKey]*serviceSlot{}
+	for _, sk := range s.state.Services() {
+		slot := &serviceSlot{}
+		slot.view.Store(s.state.ServiceView(sk))
+		next[sk] = slot
+	}
+	s.index.Store(&next)
+}
+
+// Service implements Store.
+func (s *releaseStore) Service(k release.ServiceKey) *ServiceView {
+	slot, ok := (*s.index.Load())[k]
+	if !ok {
+		return nil
+	}
+	return slot.view.Load()
+}
+
+// Release implements Store.
+func (s *releaseStore) Release(id string) (*release.Release, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Release(id)
+}
+
+// Annotate implements Store.
+func (s *releaseStore) Annotate(ctx context.Context, a release.Annotation) (*release.Release, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	r, err := func() (*release.Release, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.state.Release(a.ReleaseID); !ok {
+			return nil, fmt.Errorf("release %q: %w", a.ReleaseID, ErrNotFound)
+		}
+		if err := s.persist(ctx, journal.Record{Annotation: &a}); err != nil {
+			return nil, err
+		}
+		r, err := s.state.ApplyAnnotation(a)
+		if err != nil {
+			return nil, err
+		}
+		s.republish(r.Key().Service)
+		s.metrics.refresh(s.state)
+		s.maybeCompact(ctx)
+		return r, nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range s.subscribers() {
+		if sub.OnAnnotation != nil {
+			sub.OnAnnotation(a, r)
+		}
+	}
+	return r, nil
+}
+
+// PublishDecision implements Store.
+func (s *releaseStore) PublishDecision(ctx context.Context, d *release.Decision) (bool, error) {
+	if err := d.Validate(); err != nil {
+		return false, err
+	}
+	added, err := func() (bool, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.state.HasDecision(d.DecisionID) {
+			return false, nil
+		}
+		if err := s.persist(ctx, journal.Record{Decision: d}); err != nil {
+			return false, err
+		}
+		s.state.ApplyDecision(d)
+		s.metrics.refresh(s.state)
+		s.maybeCompact(ctx)
+		return true, nil
+	}()
+	if err != nil || !added {
+		return added, err
+	}
+	s.metrics.decisions.Add(ctx, 1)
+	for _, sub := range s.subscribers() {
+		if sub.OnDecision != nil {
+			sub.OnDecision(d)
+		}
+	}
+	return true, nil
+}
+
+// Subscribe implements Store.
+func (s *releaseStore) Subscribe(sub Subscriber) func() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	id := s.nextID
+	s.nextID++
+	s.subs[id] = sub
+	return func() {
+		s.subsMu.Lock()
+		defer s.subsMu.Unlock()
+		delete(s.subs, id)
+	}
+}
+
+func (s *releaseStore) subscribers() []Subscriber {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	out := make([]Subscriber, 0, len(s.subs))
+	for id := 0; id < s.nextID; id++ {
+		if sub, ok := s.subs[id]; ok {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// FindStore returns the release store extension with the given id, or the
+// only one configured when id is nil.
+func FindStore(host component.Host, id *component.ID) (Store, error) {
+	exts := host.GetExtensions()
+	if id != nil {
+		ext, ok := exts[*id]
+		if !ok {
+			return nil, fmt.Errorf("store: extension %q is not configured in the service's extensions", id)
+		}
+		st, ok := ext.(Store)
+		if !ok {
+			return nil, fmt.Errorf("store: extension %q is not a releasestore extension", id)
+		}
+		return st, nil
+	}
+	var found Store
+	for eid, ext := range exts {
+		if st, ok := ext.(Store); ok {
+			if found != nil {
+				return nil, fmt.Errorf("store: several releasestore extensions are configured; name one (e.g. store: %s)", eid)
+			}
+			found = st
+		}
+	}
+	if found == nil {
+		return nil, errors.New("store: no releasestore extension is configured; add one to the service's extensions")
+	}
+	return found, nil
+}

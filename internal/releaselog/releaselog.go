@@ -1,0 +1,275 @@
+// Package releaselog turns release state changes into OpenTelemetry log
+// records and back: deployments (release.deployment), annotations
+// (release.annotation) and decisions (release.decision). The receiver writes
+// them; the rollback exporter reads decisions back with DecodeDecision.
+package releaselog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// ScopeName is the instrumentation scope of every record written here.
+const ScopeName = "github.com/otelcol-release/otelcol-release/receiver/releasemetadatareceiver"
+
+// resourceAttributes are the identity attributes placed on the resource, so
+// backends group release records with the service's own telemetry.
+var resourceAttributes = []string{
+	release.AttrServiceName, release.AttrServiceNamespace, release.AttrServiceVersion, release.AttrDeploymentEnvironment,
+}
+
+func isResourceAttr(k string) bool {
+	for _, r := range resourceAttributes {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// newRecord appends a resource, scope and record for the given identity.
+func newRecord(ld plog.Logs, identity map[string]string, scope map[string]string) plog.LogRecord {
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	for _, k := range resourceAttributes {
+		if v := identity[k]; v != "" {
+			res.PutStr(k, v)
+		}
+	}
+	for _, k := range sortedKeys(scope) {
+		res.PutStr(k, scope[k])
+	}
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(ScopeName)
+	return sl.LogRecords().AppendEmpty()
+}
+
+// AppendDeployment adds a release.deployment record for an accepted event
+// and the release it produced.
+func AppendDeployment(ld plog.Logs, e *release.Event, r *release.Release) {
+	lr := newRecord(ld, e.Attributes, e.Release.Scope)
+	lr.SetEventName(release.EventNameDeployment)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.ReceivedAt))
+	switch e.Type {
+	case release.EventFailed, release.EventRolledBack:
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	default:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+	}
+	attrs := lr.Attributes()
+	for _, k := range sortedKeys(e.Attributes) {
+		if !isResourceAttr(k) {
+			attrs.PutStr(k, e.Attributes[k])
+		}
+	}
+	attrs.PutStr(release.AttrDeploymentID, e.DeploymentID())
+	attrs.PutStr(release.AttrReleaseEventType, string(e.Type))
+	attrs.PutStr(release.AttrReleaseEventID, e.ID)
+	attrs.PutStr(release.AttrReleaseSource, e.Source)
+	attrs.PutStr(release.AttrReleaseReceivedAt, e.ReceivedAt.Format(time.RFC3339Nano))
+	ctx := e.Release
+	status := release.Status("")
+	if r != nil {
+		status = r.Status
+		ctx = r.Release
+		attrs.PutStr(release.AttrReleaseStatus, string(r.Status))
+	}
+	switch status {
+	case release.StatusSucceeded:
+		attrs.PutStr(release.AttrDeploymentStatus, "succeeded")
+	case release.StatusFailed, release.StatusRolledBack:
+		attrs.PutStr(release.AttrDeploymentStatus, "failed")
+	}
+	putContext(attrs, &ctx)
+	lr.Body().SetStr(deploymentSentence(e, &ctx))
+}
+
+func putContext(attrs pcommon.Map, c *release.Context) {
+	putNonEmpty(attrs, release.AttrReleasePreviousVersion, c.PreviousVersion)
+	putNonEmpty(attrs, release.AttrReleaseStrategy, string(c.Strategy))
+	if c.RolloutPercentage != nil {
+		attrs.PutDouble(release.AttrReleaseRolloutPercentage, *c.RolloutPercentage)
+	}
+	putNonEmpty(attrs, release.AttrReleaseIntent, c.Intent)
+	putNonEmpty(attrs, release.AttrReleaseRisk, c.Risk)
+	putNonEmpty(attrs, release.AttrReleaseOwner, c.Owner)
+	if len(c.FeatureFlags) > 0 {
+		flags := attrs.PutEmptySlice(release.AttrReleaseFeatureFlags)
+		for _, f := range c.FeatureFlags {
+			if f.Variant != "" {
+				flags.AppendEmpty().SetStr(f.Key + "=" + f.Variant)
+			} else {
+				flags.AppendEmpty().SetStr(f.Key)
+			}
+		}
+		if len(c.FeatureFlags) == 1 {
+			attrs.PutStr(release.AttrFeatureFlagKey, c.FeatureFlags[0].Key)
+			putNonEmpty(attrs, release.AttrFeatureFlagVariant, c.FeatureFlags[0].Variant)
+		}
+	}
+}
+
+// deploymentSentence is the record body: one line a person reads.
+func deploymentSentence(e *release.Event, c *release.Context) string {
+	name := e.Attributes[release.AttrServiceName]
+	if ns := e.Attributes[release.AttrServiceNamespace]; ns != "" {
+		name = ns + "/" + name
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s in %s", name, e.Attributes[release.AttrServiceVersion], verb(e.Type), e.Attributes[release.AttrDeploymentEnvironment])
+	if len(c.Scope) > 0 {
+		fmt.Fprintf(&b, " (%s)", release.CanonicalScope(c.Scope))
+	}
+	var details []string
+	if c.Strategy != "" {
+		s := string(c.Strategy)
+		if c.RolloutPercentage != nil {
+			s += " at " + strconv.FormatFloat(*c.RolloutPercentage, 'f', -1, 64) + "%"
+		}
+		details = append(details, s)
+	}
+	if c.PreviousVersion != "" {
+		details = append(details, "replacing "+c.PreviousVersion)
+	}
+	if c.Risk != "" {
+		details = append(details, c.Risk+" risk")
+	}
+	if c.Owner != "" {
+		details = append(details, "owner "+c.Owner)
+	}
+	if len(details) > 0 {
+		b.WriteString(", " + strings.Join(details, ", "))
+	}
+	if c.Intent != "" {
+		b.WriteString(": " + c.Intent)
+	}
+	return b.String()
+}
+
+func verb(t release.EventType) string {
+	switch t {
+	case release.EventStarted:
+		return "started rolling out"
+	case release.EventProgressed:
+		return "progressed"
+	case release.EventSucceeded:
+		return "rolled out"
+	case release.EventFailed:
+		return "failed to deploy"
+	case release.EventRolledBack:
+		return "was rolled back"
+	case release.EventRemoved:
+		return "was removed"
+	}
+	return string(t)
+}
+
+// AppendAnnotation adds a release.annotation record.
+func AppendAnnotation(ld plog.Logs, a release.Annotation, r *release.Release) {
+	lr := newRecord(ld, r.Attributes, r.Release.Scope)
+	lr.SetEventName(release.EventNameAnnotation)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(a.CreatedAt))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(a.CreatedAt))
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	lr.SetSeverityText("INFO")
+	attrs := lr.Attributes()
+	attrs.PutStr(release.AttrDeploymentID, r.ID)
+	attrs.PutStr(release.AttrAnnotationLabel, a.Label)
+	putNonEmpty(attrs, release.AttrAnnotationLink, a.Link)
+	putNonEmpty(attrs, release.AttrAnnotationAuthor, a.Author)
+	putNonEmpty(attrs, release.AttrDecisionID, a.DecisionID)
+	body := a.Text
+	if body == "" {
+		body = a.Link
+	}
+	lr.Body().SetStr(fmt.Sprintf("%s on %s: %s", a.Label, r.Summary(), body))
+}
+
+// AppendDecision adds a release.decision record whose body is the decision
+// document as a structured map.
+func AppendDecision(ld plog.Logs, d *release.Decision) error {
+	lr := newRecord(ld, d.Release, nil)
+	lr.SetEventName(release.EventNameDecision)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(d.DecidedAt))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(d.DecidedAt))
+	switch {
+	case d.Action == release.ActionRollback || d.Action == release.ActionFlagOff || d.Action == release.ActionPause:
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.SetSeverityText("ERROR")
+	case d.Verdict == release.VerdictRegression:
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	default:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+	}
+	attrs := lr.Attributes()
+	attrs.PutStr(release.AttrDeploymentID, d.ReleaseID())
+	attrs.PutStr(release.AttrDecisionID, d.DecisionID)
+	attrs.PutStr(release.AttrDecisionAction, string(d.Action))
+	attrs.PutStr(release.AttrDecisionVerdict, string(d.Verdict))
+	attrs.PutStr(release.AttrDecisionCause, string(d.Cause))
+	attrs.PutDouble(release.AttrDecisionConfidence, d.Confidence)
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	return lr.Body().SetEmptyMap().FromRaw(m)
+}
+
+// ErrNotDecision is returned by DecodeDecision for other records.
+var ErrNotDecision = errors.New("not a release.decision record")
+
+// DecodeDecision reads the decision document back from a release.decision
+// record (a structured body, or a JSON string body from other producers).
+func DecodeDecision(lr plog.LogRecord) (*release.Decision, error) {
+	if lr.EventName() != release.EventNameDecision {
+		return nil, ErrNotDecision
+	}
+	var raw []byte
+	switch lr.Body().Type() {
+	case pcommon.ValueTypeMap:
+		var err error
+		if raw, err = json.Marshal(lr.Body().Map().AsRaw()); err != nil {
+			return nil, err
+		}
+	case pcommon.ValueTypeStr:
+		raw = []byte(lr.Body().Str())
+	default:
+		return nil, release.Fieldf("body", release.RuleType, "a release.decision body must be a map or a JSON string, not %s", lr.Body().Type())
+	}
+	var d release.Decision
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, release.Fieldf("body", release.RuleSyntax, "is not a decision document: %v", err)
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func putNonEmpty(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,0 +1,388 @@
+package source
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func init() {
+	Register(Definition{
+		Name: "cdevents",
+		Path: "/v1/cdevents",
+		MediaTypes: []string{
+			"application/json",
+			"application/cloudevents+json",
+			"application/cloudevents-batch+json",
+		},
+		New: func() Source { return cdeventsSource{} },
+	})
+}
+
+// cdeventsSource accepts CDEvents (spec v0.5) carried by the CloudEvents HTTP
+// binding in structured, batch or binary mode, or posted bare.
+type cdeventsSource struct{}
+
+func (cdeventsSource) Authenticate(d *Delivery, secret []byte) error {
+	return authenticateBearerOrHMAC(d, secret)
+}
+
+// cdeventTypes maps CDEvents type prefixes (the version suffix varies) to
+// event types.
+var cdeventTypes = []struct {
+	prefix string
+	typ    release.EventType
+}{
+	{"dev.cdevents.service.deployed.", release.EventStarted},
+	{"dev.cdevents.service.upgraded.", release.EventStarted},
+	{"dev.cdevents.service.rolledback.", release.EventRolledBack},
+	{"dev.cdevents.service.removed.", release.EventRemoved},
+}
+
+// maxCDEventsBatch bounds the number of events in one batch delivery.
+const maxCDEventsBatch = 100
+
+func (cdeventsSource) Parse(d *Delivery) ([]release.Event, error) {
+	mt, _, _ := mime.ParseMediaType(d.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/cloudevents-batch+json":
+		return parseCloudEventsBatch(d)
+	case mt == "application/cloudevents+json":
+		ev, err := parseStructuredCloudEvent(d, d.Body, "")
+		if err != nil {
+			return nil, err
+		}
+		return []release.Event{ev}, nil
+	case d.Header.Get("Ce-Specversion") != "":
+		ceID, err := url.PathUnescape(strings.TrimSpace(d.Header.Get("Ce-Id")))
+		if err != nil {
+			return nil, release.Fieldf("header ce-id", release.RuleFormat, "is not validly percent-encoded")
+		}
+		doc, err := decodeObject(d.Body, "")
+		if err != nil {
+			return nil, err
+		}
+		ev, err := parseCDEvent(d, doc, ceID, "")
+		if err != nil {
+			return nil, err
+		}
+		return []release.Event{ev}, nil
+	}
+	doc, err := decodeObject(d.Body, "")
+	if err != nil {
+		return nil, err
+	}
+	// A structured CloudEvent posted as application/json is recognised by
+	// its envelope: specversion and no CDEvents context.
+	if _, hasContext := doc["context"]; !hasContext {
+		if _, isCE := doc["specversion"]; isCE {
+			ev, err := parseStructuredCloudEvent(d, d.Body, "")
+			if err != nil {
+				return nil, err
+			}
+			return []release.Event{ev}, nil
+		}
+	}
+	ev, err := parseCDEvent(d, doc, "", "")
+	if err != nil {
+		return nil, err
+	}
+	return []release.Event{ev}, nil
+}
+
+// parseCloudEventsBatch parses a JSON array of structured CloudEvents. Events
+// that are not deploy events are skipped; any malformed event rejects the
+// whole batch.
+func parseCloudEventsBatch(d *Delivery) ([]release.Event, error) {
+	trimmed := bytes.TrimSpace(d.Body)
+	if len(trimmed) == 0 {
+		return nil, release.Fieldf("body", release.RuleRequired, "is empty; expected a JSON array of CloudEvents")
+	}
+	if trimmed[0] != '[' {
+		if !json.Valid(trimmed) {
+			return nil, release.Fieldf("body", release.RuleSyntax, "is not valid JSON")
+		}
+		return nil, release.Fieldf("body", release.RuleType, "must be a JSON array of CloudEvents in batch mode")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(trimmed, &raws); err != nil {
+		return nil, jsonFieldError("", err)
+	}
+	if len(raws) == 0 {
+		return nil, release.Fieldf("body", release.RuleRequired, "is an empty batch")
+	}
+	if len(raws) > maxCDEventsBatch {
+		return nil, release.Fieldf("body", release.RuleRange, "holds %d events; at most %d are accepted in one batch", len(raws), maxCDEventsBatch)
+	}
+	var events []release.Event
+	var reasons []string
+	for i, raw := range raws {
+		ev, err := parseStructuredCloudEvent(d, raw, fmt.Sprintf("[%d]", i))
+		var ig *Ignored
+		if errors.As(err, &ig) {
+			reasons = append(reasons, fmt.Sprintf("[%d] %s", i, ig.Reason))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil, ignored("no deploy event in the batch: %s", strings.Join(reasons, "; "))
+	}
+	return events, nil
+}
+
+// parseStructuredCloudEvent parses one structured-mode CloudEvent whose data
+// is a CDEvent; path prefixes field names (a batch index).
+func parseStructuredCloudEvent(d *Delivery, raw []byte, path string) (release.Event, error) {
+	ce, err := decodeObject(raw, path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	prefix := func(key string) string {
+		if path == "" {
+			return key
+		}
+		return path + "." + key
+	}
+	specversion, err := ce.str("specversion", path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if specversion == "" {
+		return release.Event{}, release.Fieldf(prefix("specversion"), release.RuleRequired, "is required in a structured CloudEvent")
+	}
+	ceID, err := ce.str("id", path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	dataPath := prefix("data")
+	var data jsonObject
+	if b64, err := ce.str("data_base64", path); err != nil {
+		return release.Event{}, err
+	} else if b64 != "" {
+		decoded, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return release.Event{}, release.Fieldf(prefix("data_base64"), release.RuleFormat, "is not valid base64")
+		}
+		dataPath = prefix("data_base64")
+		if data, err = decodeObject(decoded, dataPath); err != nil {
+			return release.Event{}, err
+		}
+	} else {
+		if data, err = ce.object("data", path); err != nil {
+			return release.Event{}, err
+		}
+		if data == nil {
+			ceType, _ := ce.str("type", path)
+			if ceType != "" && !strings.HasPrefix(ceType, "dev.cdevents.") {
+				return release.Event{}, release.Fieldf(prefix("type"), release.RuleEnum, "%q is not a CDEvents type (dev.cdevents.*)", ceType)
+			}
+			return release.Event{}, release.Fieldf(dataPath, release.RuleRequired, "is required: it holds the CDEvent")
+		}
+	}
+	return parseCDEvent(d, data, ceID, dataPath)
+}
+
+// parseCDEvent maps one CDEvent; ceID is the CloudEvent id when there is an
+// envelope, path is where the CDEvent sits in the payload.
+func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event, error) {
+	ctxPath := joinPath(path, "context")
+	cctx, err := doc.object("context", path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if cctx == nil {
+		return release.Event{}, release.Fieldf(ctxPath, release.RuleRequired, "is required: the body is not a CDEvent")
+	}
+	ceType, err := cctx.str("type", ctxPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	typePath := joinPath(ctxPath, "type")
+	if ceType == "" {
+		return release.Event{}, release.Fieldf(typePath, release.RuleRequired, "is required")
+	}
+	if !strings.HasPrefix(ceType, "dev.cdevents.") {
+		return release.Event{}, release.Fieldf(typePath, release.RuleEnum, "%q is not a CDEvents type (dev.cdevents.*)", ceType)
+	}
+	var typ release.EventType
+	for _, t := range cdeventTypes {
+		if strings.HasPrefix(ceType, t.prefix) {
+			typ = t.typ
+			break
+		}
+	}
+	if typ == "" {
+		return release.Event{}, ignored("CDEvents type %q is not a deploy event", ceType)
+	}
+
+	ev := release.Event{Type: typ, Source: "cdevents", ReceivedAt: d.ReceivedAt, Attributes: map[string]string{}}
+	contextID, err := cctx.scalar("id", ctxPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	ev.ID = strings.TrimSpace(ceID)
+	if ev.ID == "" {
+		ev.ID = contextID
+	}
+	if strings.TrimSpace(ev.ID) == "" {
+		return release.Event{}, release.Fieldf(joinPath(ctxPath, "id"), release.RuleRequired, "is required")
+	}
+	setAttr(ev.Attributes, release.AttrDeploymentID, contextID)
+	ts, err := cctx.str("timestamp", ctxPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if ts != "" {
+		if ev.Time, err = parseTime(ts, joinPath(ctxPath, "timestamp")); err != nil {
+			return release.Event{}, err
+		}
+	}
+
+	subjPath := joinPath(path, "subject")
+	subj, err := doc.object("subject", path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if subj == nil {
+		return release.Event{}, release.Fieldf(subjPath, release.RuleRequired, "is required")
+	}
+	subjID, err := subj.str("id", subjPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	name := lastSegment(subjID, "/")
+	if name == "" {
+		return release.Event{}, release.Fieldf(joinPath(subjPath, "id"), release.RuleRequired, "is required: its last segment is the service name")
+	}
+	ev.Attributes[release.AttrServiceName] = name
+
+	contentPath := joinPath(subjPath, "content")
+	content, err := subj.object("content", subjPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if content == nil {
+		return release.Event{}, release.Fieldf(contentPath, release.RuleRequired, "is required")
+	}
+	envPath := joinPath(contentPath, "environment")
+	env, err := content.object("environment", contentPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	envID, err := env.str("id", envPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	envName := lastSegment(envID, "/")
+	if envName == "" {
+		return release.Event{}, release.Fieldf(joinPath(envPath, "id"), release.RuleRequired, "is required: its last segment is the environment name")
+	}
+	ev.Attributes[release.AttrDeploymentEnvironment] = envName
+
+	artifactPath := joinPath(contentPath, "artifactId")
+	artifact, err := content.str("artifactId", contentPath)
+	if err != nil {
+		return release.Event{}, err
+	}
+	switch {
+	case strings.TrimSpace(artifact) != "":
+		version, err := purlVersion(artifact, artifactPath)
+		if err != nil {
+			return release.Event{}, err
+		}
+		ev.Attributes[release.AttrServiceVersion] = version
+	case typ != release.EventRemoved:
+		return release.Event{}, release.Fieldf(artifactPath, release.RuleRequired, "is required: it is a purl carrying the service version")
+	}
+
+	if err := applyCDEventsCustomData(&ev, doc, path); err != nil {
+		return release.Event{}, err
+	}
+	return ev, nil
+}
+
+// applyCDEventsCustomData reads our conventions in customData, when it is a
+// JSON object: "deployment.id", "attributes" (merged into the attributes,
+// winning over mapped values) and "release" (the release context).
+func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) error {
+	raw, ok := doc["customData"]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return nil // a string (base64 of another content type) or another JSON value: not ours
+	}
+	cdPath := joinPath(path, "customData")
+	custom, err := decodeObject(raw, cdPath)
+	if err != nil {
+		return err
+	}
+	id, err := custom.scalar(release.AttrDeploymentID, cdPath)
+	if err != nil {
+		return err
+	}
+	setAttr(ev.Attributes, release.AttrDeploymentID, id)
+	attrs, err := custom.stringMap("attributes", cdPath)
+	if err != nil {
+		return err
+	}
+	for k, v := range attrs {
+		setAttr(ev.Attributes, k, v)
+	}
+	if rc, ok := custom["release"]; ok && !isNull(rc) {
+		if ev.Release, err = decodeReleaseContext(rc, joinPath(cdPath, "release")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purlVersion returns the version a package URL carries
+// (pkg:type/namespace/name@version?qualifiers#subpath): the "tag" qualifier
+// when there is one (an OCI image's tag), else the percent-decoded version.
+func purlVersion(purl, field string) (string, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(purl), "pkg:")
+	if !ok {
+		return "", release.Fieldf(field, release.RuleFormat, "%q is not a package URL (pkg:type/name@version)", truncate(purl, 200))
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, query, _ := strings.Cut(rest, "?")
+	if query != "" {
+		for _, pair := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(pair, "=")
+			if strings.ToLower(k) != "tag" {
+				continue
+			}
+			tag, err := url.PathUnescape(v)
+			if err != nil {
+				return "", release.Fieldf(field, release.RuleFormat, "qualifier tag is not validly percent-encoded")
+			}
+			if tag = strings.TrimSpace(tag); tag != "" {
+				return tag, nil
+			}
+		}
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 || strings.TrimSpace(rest[at+1:]) == "" || strings.Contains(rest[at+1:], "/") {
+		return "", release.Fieldf(field, release.RuleFormat, "package URL %q has no version (pkg:type/name@version)", truncate(purl, 200))
+	}
+	if !strings.Contains(rest[:at], "/") {
+		return "", release.Fieldf(field, release.RuleFormat, "package URL %q has no type/name (pkg:type/name@version)", truncate(purl, 200))
+	}
+	version, err := url.PathUnescape(rest[at+1:])
+	if err != nil {
+		return "", release.Fieldf(field, release.RuleFormat, "package URL version is not validly percent-encoded")
+	}
+	return strings.TrimSpace(version), nil
+}

@@ -1,0 +1,209 @@
+package source
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func init() {
+	Register(Definition{
+		Name:       "flux",
+		Path:       "/v1/flux",
+		MediaTypes: []string{"application/json"},
+		New:        func() Source { return fluxSource{} },
+	})
+}
+
+// fluxSource accepts events from Flux's notification-controller, Provider
+// type generic or generic-hmac.
+type fluxSource struct{}
+
+// Authenticate accepts "X-Signature: sha256=<hex HMAC of the body>" (provider
+// generic-hmac) or "Authorization: Bearer <secret>" (provider generic with a
+// headers secret).
+func (fluxSource) Authenticate(d *Delivery, secret []byte) error {
+	if sig := d.Header.Get("X-Signature"); sig != "" {
+		return verifyHexHMAC(sig, secret, d.Body)
+	}
+	auth := d.Header.Get("Authorization")
+	if auth == "" {
+		return unauthorized("no X-Signature and no Authorization: Bearer header")
+	}
+	token, ok := bearerToken(auth)
+	if !ok {
+		return unauthorized("Authorization header is not a Bearer token")
+	}
+	if !equalToken(token, secret) {
+		return unauthorized("bearer token does not match")
+	}
+	return nil
+}
+
+var fluxReasons = map[string]release.EventType{
+	"Progressing":             release.EventStarted,
+	"InstallSucceeded":        release.EventSucceeded,
+	"UpgradeSucceeded":        release.EventSucceeded,
+	"ReconciliationSucceeded": release.EventSucceeded,
+	"InstallFailed":           release.EventFailed,
+	"UpgradeFailed":           release.EventFailed,
+	"ReconciliationFailed":    release.EventFailed,
+	"HealthCheckFailed":       release.EventFailed,
+	"BuildFailed":             release.EventFailed,
+	"ArtifactFailed":          release.EventFailed,
+	"RollbackSucceeded":       release.EventRolledBack,
+}
+
+// fluxVersionPrefix is how much of the version goes into deployment.id.
+const fluxVersionPrefix = 12
+
+func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
+	doc, err := decodeObject(d.Body, "")
+	if err != nil {
+		return nil, err
+	}
+	obj, err := doc.object("involvedObject", "")
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, release.Fieldf("involvedObject", release.RuleRequired, "is required")
+	}
+	kind, err := obj.str("kind", "involvedObject")
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "HelmRelease", "Kustomization":
+	case "":
+		return nil, release.Fieldf("involvedObject.kind", release.RuleRequired, "is required")
+	default:
+		return nil, ignored("Flux %s events are not deploy events (only HelmRelease and Kustomization)", truncate(kind, 64))
+	}
+	reason, err := doc.str("reason", "")
+	if err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, release.Fieldf("reason", release.RuleRequired, "is required")
+	}
+	typ, ok := fluxReasons[reason]
+	if !ok {
+		return nil, ignored("Flux reason %q is not a deploy event", truncate(reason, 64))
+	}
+	name, err := obj.str("name", "involvedObject")
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(name) == "" {
+		return nil, release.Fieldf("involvedObject.name", release.RuleRequired, "is required")
+	}
+	namespace, err := obj.str("namespace", "involvedObject")
+	if err != nil {
+		return nil, err
+	}
+	meta, err := fluxMetadata(doc)
+	if err != nil {
+		return nil, err
+	}
+
+	sum := sha256.Sum256(d.Body)
+	ev := release.Event{
+		ID:         "flux-" + hex.EncodeToString(sum[:])[:32],
+		Type:       typ,
+		Source:     "flux",
+		ReceivedAt: d.ReceivedAt,
+		Attributes: map[string]string{},
+	}
+	attrs := ev.Attributes
+	attrs[release.AttrServiceName] = firstNonEmpty(meta["service.name"], name)
+	setAttr(attrs, release.AttrServiceNamespace, meta["service.namespace"])
+
+	revision := meta["revision"]
+	version := revision
+	if ref, digest, ok := cutRevisionDigest(revision); ok {
+		version = digest
+		if strings.HasPrefix(revision[len(ref):], "@sha1:") {
+			setAttr(attrs, release.AttrVCSRevision, digest)
+			setAttr(attrs, release.AttrVCSRefName, ref)
+		}
+	} else if ref, sha, ok := strings.Cut(revision, "/"); ok && isHex(sha) && len(sha) == 40 {
+		// The revision format of Flux before v2.0: "<branch>/<sha>".
+		version = sha
+		setAttr(attrs, release.AttrVCSRevision, sha)
+		setAttr(attrs, release.AttrVCSRefName, ref)
+	}
+	version = firstNonEmpty(meta["service.version"], version)
+	if version == "" {
+		return nil, release.Fieldf("metadata.revision", release.RuleRequired,
+			"is required (or metadata service.version): it is the service version")
+	}
+	attrs[release.AttrServiceVersion] = version
+
+	env := firstNonEmpty(meta["deployment.environment.name"], meta["environment"], meta["env"])
+	if env == "" {
+		return nil, release.Fieldf("metadata.environment", release.RuleRequired,
+			"is required: set it in the Alert's spec.eventMetadata (environment: <name>)")
+	}
+	attrs[release.AttrDeploymentEnvironment] = env
+	attrs[release.AttrDeploymentID] = "flux-" + namespace + "-" + name + "-" + truncate(version, fluxVersionPrefix)
+	if cluster := firstNonEmpty(meta["k8s.cluster.name"], meta["cluster"]); cluster != "" {
+		ev.Release.Scope = map[string]string{"k8s.cluster.name": cluster}
+	}
+
+	ts, err := doc.str("timestamp", "")
+	if err != nil {
+		return nil, err
+	}
+	if ts != "" {
+		if ev.Time, err = parseTime(ts, "timestamp"); err != nil {
+			return nil, err
+		}
+	}
+	return []release.Event{ev}, nil
+}
+
+// fluxMetadata returns the event's metadata with trimmed values. Keys that
+// carry a group prefix ("kustomize.toolkit.fluxcd.io/revision") are also
+// reachable by their bare name; a bare key wins over a prefixed one.
+func fluxMetadata(doc jsonObject) (map[string]string, error) {
+	raw, err := doc.stringMap("metadata", "")
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first of several prefixed keys wins, every time
+	meta := make(map[string]string, len(raw))
+	for _, k := range keys {
+		v := raw[k]
+		if i := strings.LastIndexByte(k, '/'); i >= 0 {
+			bare := k[i+1:]
+			_, hasBare := raw[bare]
+			_, seen := meta[bare]
+			if !hasBare && !seen {
+				meta[bare] = strings.TrimSpace(v)
+			}
+		}
+		meta[k] = strings.TrimSpace(v)
+	}
+	return meta, nil
+}
+
+// cutRevisionDigest splits a Flux revision "<ref>@<algo>:<digest>" into ref
+// and digest for the sha1 and sha256 algorithms.
+func cutRevisionDigest(revision string) (ref, digest string, ok bool) {
+	for _, algo := range []string{"@sha1:", "@sha256:"} {
+		if i := strings.LastIndex(revision, algo); i >= 0 {
+			if digest = revision[i+len(algo):]; digest != "" {
+				return revision[:i], digest, true
+			}
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,505 @@
+package source
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func init() {
+	Register(Definition{
+		Name:       "github",
+		Path:       "/v1/github",
+		MediaTypes: []string{"application/json", "application/x-www-form-urlencoded"},
+		New:        func() Source { return githubSource{} },
+	})
+}
+
+// githubSource accepts GitHub's deployment and deployment_status webhooks.
+type githubSource struct{}
+
+// Authenticate checks X-Hub-Signature-256, the hex HMAC-SHA256 of the raw
+// body. GitHub signs no timestamp: replays are caught by X-GitHub-Delivery.
+func (githubSource) Authenticate(d *Delivery, secret []byte) error {
+	return verifyHexHMAC(d.Header.Get("X-Hub-Signature-256"), secret, d.Body)
+}
+
+// githubStates maps deployment_status.state to an event type; states mapped
+// to "" are understood but ignored.
+var githubStates = map[string]release.EventType{
+	"in_progress": release.EventStarted,
+	"success":     release.EventSucceeded,
+	"failure":     release.EventFailed,
+	"error":       release.EventFailed,
+	"pending":     "",
+	"queued":      "",
+	"waiting":     "",
+	"inactive":    "",
+}
+
+func (githubSource) Parse(d *Delivery) ([]release.Event, error) {
+	kind := strings.TrimSpace(d.Header.Get("X-GitHub-Event"))
+	switch kind {
+	case "":
+		return nil, release.Fieldf("header X-GitHub-Event", release.RuleRequired, "is required (deployment or deployment_status)")
+	case "deployment", "deployment_status":
+	default:
+		return nil, ignored("GitHub event %q is not a deployment event", kind)
+	}
+	id := strings.TrimSpace(d.Header.Get("X-GitHub-Delivery"))
+	if id == "" {
+		return nil, release.Fieldf("header X-GitHub-Delivery", release.RuleRequired, "is required: it is the delivery's idempotency key")
+	}
+	body, err := githubBody(d)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := decodeObject(body, "")
+	if err != nil {
+		return nil, err
+	}
+
+	ev := release.Event{ID: id, Source: "github", ReceivedAt: d.ReceivedAt, Attributes: map[string]string{}}
+	var status jsonObject
+	if kind == "deployment_status" {
+		if status, err = doc.object("deployment_status", ""); err != nil {
+			return nil, err
+		}
+		if status == nil {
+			return nil, release.Fieldf("deployment_status", release.RuleRequired, "is required in a deployment_status event")
+		}
+		state, err := status.str("state", "deployment_status")
+		if err != nil {
+			return nil, err
+		}
+		t, known := githubStates[state]
+		switch {
+		case state == "":
+			return nil, release.Fieldf("deployment_status.state", release.RuleRequired, "is required")
+		case !known:
+			return nil, release.Fieldf("deployment_status.state", release.RuleEnum,
+				"%q is not a deployment status state; one of in_progress, success, failure, error, pending, queued, waiting, inactive", state)
+		case t == "":
+			return nil, ignored("deployment status %q is not a deploy event", state)
+		}
+		ev.Type = t
+	} else {
+		ev.Type = release.EventStarted
+	}
+
+	dep, err := doc.object("deployment", "")
+	if err != nil {
+		return nil, err
+	}
+	if dep == nil {
+		return nil, release.Fieldf("deployment", release.RuleRequired, "is required")
+	}
+	depID, err := dep.scalar("id", "deployment")
+	if err != nil {
+		return nil, err
+	}
+	if depID == "" {
+		return nil, release.Fieldf("deployment.id", release.RuleRequired, "is required")
+	}
+	ev.Attributes[release.AttrDeploymentID] = "github-" + depID
+
+	payload, err := githubDeploymentPayload(dep)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := doc.object("repository", "")
+	if err != nil {
+		return nil, err
+	}
+
+	// service.name
+	name, err := payload.firstScalar("deployment.payload", "service.name", "service")
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		if name, err = repo.str("name", "repository"); err != nil {
+			return nil, err
+		}
+	}
+	if name == "" {
+		return nil, release.Fieldf("repository.name", release.RuleRequired,
+			"is required unless deployment.payload names the service (\"service.name\")")
+	}
+	ev.Attributes[release.AttrServiceName] = name
+	ns, err := payload.firstScalar("deployment.payload", "service.namespace")
+	if err != nil {
+		return nil, err
+	}
+	setAttr(ev.Attributes, release.AttrServiceNamespace, ns)
+
+	// service.version and VCS
+	sha, err := dep.str("sha", "deployment")
+	if err != nil {
+		return nil, err
+	}
+	version, err := payload.firstScalar("deployment.payload", "service.version", "version")
+	if err != nil {
+		return nil, err
+	}
+	if version == "" {
+		version = sha
+	}
+	if version == "" {
+		return nil, release.Fieldf("deployment.sha", release.RuleRequired,
+			"is required unless deployment.payload carries the version (\"service.version\")")
+	}
+	ev.Attributes[release.AttrServiceVersion] = version
+	setAttr(ev.Attributes, release.AttrVCSRevision, sha)
+	ref, err := dep.str("ref", "deployment")
+	if err != nil {
+		return nil, err
+	}
+	setAttr(ev.Attributes, release.AttrVCSRefName, ref)
+	repoURL, err := repo.str("html_url", "repository")
+	if err != nil {
+		return nil, err
+	}
+	setAttr(ev.Attributes, release.AttrVCSRepositoryURL, repoURL)
+
+	// environment
+	env, err := status.str("environment", "deployment_status")
+	if err != nil {
+		return nil, err
+	}
+	if env == "" {
+		if env, err = dep.str("environment", "deployment"); err != nil {
+			return nil, err
+		}
+	}
+	if env == "" {
+		return nil, release.Fieldf("deployment.environment", release.RuleRequired, "is required")
+	}
+	ev.Attributes[release.AttrDeploymentEnvironment] = env
+
+	// CI/CD
+	run, err := doc.object("workflow_run", "")
+	if err != nil {
+		return nil, err
+	}
+	runID, err := run.scalar("id", "workflow_run")
+	if err != nil {
+		return nil, err
+	}
+	setAttr(ev.Attributes, release.AttrCICDPipelineRunID, runID)
+	runName, err := run.str("name", "workflow_run")
+	if err != nil {
+		return nil, err
+	}
+	setAttr(ev.Attributes, release.AttrCICDPipelineName, runName)
+
+	// time: the status's for a status, else the deployment's
+	for _, c := range []struct {
+		obj  jsonObject
+		path string
+		key  string
+	}{
+		{status, "deployment_status", "created_at"},
+		{status, "deployment_status", "updated_at"},
+		{dep, "deployment", "created_at"},
+	} {
+		s, err := c.obj.str(c.key, c.path)
+		if err != nil {
+			return nil, err
+		}
+		if s == "" {
+			continue
+		}
+		if ev.Time, err = parseTime(s, joinPath(c.path, c.key)); err != nil {
+			return nil, err
+		}
+		break
+	}
+
+	// release context
+	if raw, ok := payload["release"]; ok && !isNull(raw) {
+		if ev.Release, err = decodeReleaseContext(raw, "deployment.payload.release"); err != nil {
+			return nil, err
+		}
+	}
+	if ev.Release.Intent == "" {
+		if ev.Release.Intent, err = dep.str("description", "deployment"); err != nil {
+			return nil, err
+		}
+	}
+	return []release.Event{ev}, nil
+}
+
+// githubBody returns the JSON document of a delivery: the body itself, or the
+// "payload" field of a form-encoded body.
+func githubBody(d *Delivery) ([]byte, error) {
+	mt, _, _ := mime.ParseMediaType(d.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return d.Body, nil
+	}
+	form, err := url.ParseQuery(string(d.Body))
+	if err != nil {
+		return nil, release.Fieldf("body", release.RuleSyntax, "is not a valid form-encoded body: %v", err)
+	}
+	payload := form.Get("payload")
+	if payload == "" {
+		return nil, release.Fieldf("payload", release.RuleRequired, "form field is required in a form-encoded delivery")
+	}
+	return []byte(payload), nil
+}
+
+// githubDeploymentPayload returns deployment.payload as an object. GitHub
+// sends it as an object or as a string; a string that is not a JSON object is
+// free text and carries nothing for us.
+func githubDeploymentPayload(dep jsonObject) (jsonObject, error) {
+	raw, ok := dep["payload"]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, release.Fieldf("deployment.payload", release.RuleSyntax, "is not a valid JSON string")
+		}
+		s = strings.TrimSpace(s)
+		if !strings.HasPrefix(s, "{") {
+			return nil, nil
+		}
+		raw = []byte(s)
+	}
+	if len(raw) > 0 && raw[0] != '{' {
+		// Arrays, numbers and booleans are allowed by GitHub but are not ours.
+		return nil, nil
+	}
+	return decodeObject(raw, "deployment.payload")
+}
+
+// ---------------------------------------------------------------------------
+// JSON helpers shared by the vendor sources (github, gitlab, cdevents, argocd,
+// flux). They decode lazily so that an error names the member's path.
+
+// jsonObject is a JSON object whose members are decoded on demand. A nil
+// jsonObject behaves as an empty one.
+type jsonObject map[string]json.RawMessage
+
+// joinPath appends key to a dotted path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldOrBody names a document: path, or "body" for the top level.
+func fieldOrBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// decodeObject decodes raw as a JSON object; path names it in errors ("" is
+// the body).
+func decodeObject(raw []byte, path string) (jsonObject, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, release.Fieldf(fieldOrBody(path), release.RuleRequired, "is empty; expected a JSON object")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, release.Fieldf(fieldOrBody(path), release.RuleSyntax, "is not valid JSON")
+		}
+		return nil, release.Fieldf(fieldOrBody(path), release.RuleType, "must be a JSON object")
+	}
+	var o jsonObject
+	if err := json.Unmarshal(trimmed, &o); err != nil {
+		return nil, jsonFieldError(path, err)
+	}
+	if o == nil {
+		o = jsonObject{}
+	}
+	return o, nil
+}
+
+// object returns member key as an object; nil when absent or null.
+func (o jsonObject) object(key, path string) (jsonObject, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	return decodeObject(raw, joinPath(path, key))
+}
+
+// str returns member key as a string; "" when absent or null.
+func (o jsonObject) str(key, path string) (string, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", release.Fieldf(joinPath(path, key), release.RuleType, "must be a string")
+	}
+	return s, nil
+}
+
+// scalar returns member key, a string, number or boolean, as a string; ""
+// when absent or null.
+func (o jsonObject) scalar(key, path string) (string, error) {
+	raw, ok := o[key]
+	if !ok || isNull(raw) {
+		return "", nil
+	}
+	s, err := scalarString(raw)
+	if err != nil {
+		return "", release.Fieldf(joinPath(path, key), release.RuleType, "must be a string, number or boolean")
+	}
+	return s, nil
+}
+
+// firstScalar returns the first non-empty scalar among keys.
+func (o jsonObject) firstScalar(path string, keys ...string) (string, error) {
+	for _, k := range keys {
+		s, err := o.scalar(k, path)
+		if err != nil {
+			return "", err
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			return s, nil
+		}
+	}
+	return "", nil
+}
+
+// scalarString renders a JSON string, number or boolean as a string.
+func scalarString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", errors.New("empty")
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	case 't', 'f':
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return "", err
+		}
+		if b {
+			return "true", nil
+		}
+		return "false", nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return "", err
+	}
+	return n.String(), nil
+}
+
+// stringMap decodes member key, an object of scalars, as a string map.
+func (o jsonObject) stringMap(key, path string) (map[string]string, error) {
+	m, err := o.object(key, path)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m))
+	for k := range m {
+		v, err := m.scalar(k, joinPath(path, key))
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// decodeReleaseContext decodes a release context object (the native
+// document's "release"), rejecting unknown members so a typo is reported.
+func decodeReleaseContext(raw json.RawMessage, path string) (release.Context, error) {
+	var c release.Context
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return c, release.Fieldf(path, release.RuleType, "must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return release.Context{}, jsonFieldError(path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return release.Context{}, release.Fieldf(path, release.RuleSyntax, "has data after the JSON object")
+	}
+	return c, nil
+}
+
+// jsonFieldError turns an encoding/json error met while decoding the document
+// at path into a FieldError naming the field.
+func jsonFieldError(path string, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return release.Fieldf(fieldOrBody(path), release.RuleSyntax, "is not valid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := fieldOrBody(path)
+		if typ.Field != "" {
+			field = joinPath(path, typ.Field)
+		}
+		return release.Fieldf(field, release.RuleType, "has the wrong JSON type (%s)", typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return release.Fieldf(fieldOrBody(path), release.RuleSyntax, "ends before the JSON document is complete")
+	}
+	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return release.Fieldf(joinPath(path, strings.Trim(rest, `"`)), release.RuleUnmapped, "is not a known field")
+	}
+	return release.Fieldf(fieldOrBody(path), release.RuleSyntax, "%v", err)
+}
+
+// parseTime parses an RFC 3339 timestamp.
+func parseTime(s, field string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, release.Fieldf(field, release.RuleFormat, "%q is not an RFC 3339 timestamp (e.g. 2026-11-24T10:00:00Z)", s)
+	}
+	return t, nil
+}
+
+// setAttr sets a non-empty attribute.
+func setAttr(attrs map[string]string, name, value string) {
+	if value = strings.TrimSpace(value); value != "" {
+		attrs[name] = value
+	}
+}
+
+// lastSegment returns what follows the last sep in s, ignoring trailing seps.
+func lastSegment(s, sep string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), sep)
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[i+len(sep):]
+	}
+	return s
+}
+
+// truncate returns at most n bytes of s.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
