@@ -2,7 +2,6 @@ package releasestoreextension
 
 import (
 	"context"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -24,16 +23,14 @@ type storeMetrics struct {
 	events    metric.Int64Counter
 	evictions metric.Int64Counter
 	decisions metric.Int64Counter
-	// counts is refreshed by the writer after each change, read by the
-	// observable gauges.
-	counts atomic.Pointer[state.Counts]
-	reg    metric.Registration
-	last   state.Evictions
+	reg       metric.Registration
+	last      state.Evictions
 }
 
-func newStoreMetrics(mp metric.MeterProvider) (*storeMetrics, error) {
+// newStoreMetrics registers the store's instruments; counts is called when
+// the gauges are collected.
+func newStoreMetrics(mp metric.MeterProvider, counts func() state.Counts) (*storeMetrics, error) {
 	m := &storeMetrics{}
-	m.counts.Store(&state.Counts{})
 	meter := mp.Meter(scopeName)
 	var err error
 	if m.events, err = meter.Int64Counter("otelcol.releasestore.events",
@@ -67,7 +64,7 @@ func newStoreMetrics(mp metric.MeterProvider) (*storeMetrics, error) {
 		return nil, err
 	}
 	m.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		c := m.counts.Load()
+		c := counts()
 		o.ObserveInt64(active, int64(c.Live))
 		o.ObserveInt64(inProgress, int64(c.InProgress))
 		o.ObserveInt64(keys, int64(c.Keys))
@@ -81,11 +78,9 @@ func (m *storeMetrics) event(source, outcome string, n int) {
 		attribute.String("source", source), attribute.String("outcome", outcome)))
 }
 
-// refresh publishes the state's sizes and the evictions since last time.
-// Called with the writer lock held.
+// refresh counts the evictions since last time. Called with the writer lock
+// held.
 func (m *storeMetrics) refresh(s *state.State) {
-	c := s.Counts()
-	m.counts.Store(&c)
 	ev := s.Evictions()
 	ctx := context.Background()
 	for kind, d := range map[string]int64{

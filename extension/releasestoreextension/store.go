@@ -115,12 +115,13 @@ type releaseStore struct {
 var _ Store = (*releaseStore)(nil)
 
 func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
-	m, err := newStoreMetrics(set.TelemetrySettings.MeterProvider)
+	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}}
+	s.state = state.New(s.limits())
+	m, err := newStoreMetrics(set.TelemetrySettings.MeterProvider, s.counts)
 	if err != nil {
 		return nil, err
 	}
-	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, metrics: m, subs: map[int]Subscriber{}}
-	s.state = state.New(s.limits())
+	s.metrics = m
 	empty := map[release.ServiceKey]*serviceSlot{}
 	s.index.Store(&empty)
 	return s, nil
@@ -256,7 +257,7 @@ func (s *releaseStore) maybeCompact(ctx context.Context) {
 	if s.journal == nil {
 		return
 	}
-	if n := s.journal.Len(); n < compactEvery && n < s.state.Counts().Releases+64 {
+	if n := s.journal.Len(); n < compactEvery && n < s.state.ReleaseCount()+64 {
 		return
 	}
 	if err := s.compact(ctx); err != nil {
@@ -367,7 +368,7 @@ func (s *releaseStore) republish(sk release.ServiceKey) {
 		next[sk] = slot
 	}
 	// Evictions may have removed other services with this change.
-	if len(next) > s.state.Counts().Keys {
+	if len(next) > s.state.KeyCount() {
 		for k := range next {
 			if k != sk && s.state.ServiceView(k) == nil {
 				delete(next, k)
@@ -386,6 +387,13 @@ func (s *releaseStore) republishAll() {
 		next[sk] = slot
 	}
 	s.index.Store(&next)
+}
+
+// counts reads the state's sizes for the gauges, at collection time.
+func (s *releaseStore) counts() state.Counts {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Counts()
 }
 
 // Service implements Store.

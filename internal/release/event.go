@@ -122,6 +122,7 @@ func (e *Event) DedupeKey() string {
 // Limits on free-form input, so one event cannot bloat the store.
 const (
 	maxIDLength        = 256
+	maxKeyLength       = 256
 	maxValueLength     = 1024
 	maxTextLength      = 4096
 	maxAttributes      = 64
@@ -156,7 +157,7 @@ func (g Gates) Normalize(e *Event) error {
 	}
 	for old, current := range DeprecatedAttributes {
 		if v, ok := e.Attributes[old]; ok {
-			if _, has := e.Attributes[current]; !has {
+			if strings.TrimSpace(e.Attributes[current]) == "" {
 				e.Attributes[current] = v
 			}
 			delete(e.Attributes, old)
@@ -166,6 +167,9 @@ func (g Gates) Normalize(e *Event) error {
 		return Fieldf("attributes", RuleRange, "has %d entries; at most %d are accepted", len(e.Attributes), maxAttributes)
 	}
 	for k, v := range e.Attributes {
+		if len(k) > maxKeyLength {
+			return Fieldf("attributes", RuleTooLong, "has a key of %d bytes; at most %d are accepted", len(k), maxKeyLength)
+		}
 		v = strings.TrimSpace(v)
 		if len(v) > maxValueLength {
 			return Fieldf("attributes."+k, RuleTooLong, "is %d bytes long; at most %d are accepted", len(v), maxValueLength)
@@ -178,9 +182,6 @@ func (g Gates) Normalize(e *Event) error {
 	}
 
 	e.ID = strings.TrimSpace(e.ID)
-	if len(e.ID) > maxIDLength {
-		return Fieldf("id", RuleTooLong, "is %d bytes long; at most %d are accepted", len(e.ID), maxIDLength)
-	}
 	if e.Type == "" {
 		return Fieldf("type", RuleRequired, "is required; one of %s", joinTypes(NativeEventTypes))
 	}
@@ -196,12 +197,21 @@ func (g Gates) Normalize(e *Event) error {
 	if canonical, ok := g.EnvironmentAliases[env]; ok {
 		env = canonical
 	}
+	if len(env) > maxValueLength {
+		return Fieldf("attributes."+AttrDeploymentEnvironment, RuleTooLong, "is longer than %d bytes", maxValueLength)
+	}
 	e.Attributes[AttrDeploymentEnvironment] = env
 	if id := e.Attributes[AttrDeploymentID]; id == "" && e.ID == "" {
 		return Fieldf("id", RuleRequired, "is required (or attributes.%s)", AttrDeploymentID)
 	}
 	if e.ID == "" {
 		e.ID = e.Attributes[AttrDeploymentID]
+	}
+	if len(e.ID) > maxIDLength {
+		return Fieldf("id", RuleTooLong, "is %d bytes long; at most %d are accepted", len(e.ID), maxIDLength)
+	}
+	if id := e.Attributes[AttrDeploymentID]; len(id) > maxIDLength {
+		return Fieldf("attributes."+AttrDeploymentID, RuleTooLong, "is %d bytes long; at most %d are accepted", len(id), maxIDLength)
 	}
 
 	if e.ReceivedAt.IsZero() {
@@ -214,6 +224,9 @@ func (g Gates) Normalize(e *Event) error {
 			e.Time.Format(time.RFC3339), e.Time.Sub(e.ReceivedAt).Round(time.Second), g.MaxFutureSkew)
 	}
 	e.Time = e.Time.UTC()
+	if y := e.Time.Year(); y < 1970 || y > 9999 {
+		return Fieldf("time", RuleRange, "year %d is outside 1970..9999", y)
+	}
 
 	return e.Release.normalize()
 }
@@ -223,8 +236,9 @@ func (c *Context) normalize() error {
 	if len(c.PreviousVersion) > maxValueLength {
 		return Fieldf("release.previous_version", RuleTooLong, "is longer than %d bytes", maxValueLength)
 	}
+	c.Strategy = Strategy(strings.TrimSpace(string(c.Strategy)))
 	if c.Strategy != "" {
-		s, ok := strategyAliases[strings.ToLower(strings.TrimSpace(string(c.Strategy)))]
+		s, ok := strategyAliases[strings.ToLower(string(c.Strategy))]
 		if !ok {
 			return Fieldf("release.strategy", RuleEnum, "%q is not a rollout strategy; one of canary, blue_green, rolling, all_at_once", c.Strategy)
 		}
@@ -252,8 +266,8 @@ func (c *Context) normalize() error {
 			return Fieldf("release."+name, RuleTooLong, "is %d bytes long; at most %d are accepted", len(*v), maxTextLength)
 		}
 	}
+	c.Risk = strings.ToLower(strings.TrimSpace(c.Risk))
 	if c.Risk != "" {
-		c.Risk = strings.ToLower(strings.TrimSpace(c.Risk))
 		if !contains(riskLevels, c.Risk) {
 			return Fieldf("release.risk", RuleEnum, "%q is not a risk level; one of %s", c.Risk, strings.Join(riskLevels, ", "))
 		}
@@ -262,11 +276,16 @@ func (c *Context) normalize() error {
 		return Fieldf("release.scope", RuleRange, "has %d keys; at most %d are accepted", len(c.Scope), maxScopeAttributes)
 	}
 	for k, v := range c.Scope {
-		if strings.ContainsAny(k, "=,") || strings.ContainsAny(v, ",") {
-			return Fieldf("release.scope."+k, RuleFormat, "scope keys may not contain '=' or ',' and values may not contain ','")
+		if strings.ContainsAny(k, "=,") || strings.ContainsAny(v, ",") || strings.TrimSpace(k) != k || k == "" {
+			return Fieldf("release.scope."+k, RuleFormat, "scope keys must be non-empty, without surrounding space and without '=' or ','; values may not contain ','")
 		}
-		if strings.TrimSpace(v) == "" {
+		if len(k) > maxKeyLength || len(v) > maxValueLength {
+			return Fieldf("release.scope."+k, RuleTooLong, "scope keys are limited to %d bytes and values to %d", maxKeyLength, maxValueLength)
+		}
+		if v = strings.TrimSpace(v); v == "" {
 			delete(c.Scope, k)
+		} else {
+			c.Scope[k] = v
 		}
 	}
 	return nil

@@ -567,3 +567,53 @@ type wrapErr struct{ err error }
 
 func (w wrapErr) Error() string { return "wrapped: " + w.err.Error() }
 func (w wrapErr) Unwrap() error { return w.err }
+
+func TestNormalizeRegressions(t *testing.T) {
+	g := Gates{MaxFutureSkew: 5 * time.Minute, EnvironmentAliases: DefaultEnvironmentAliases()}
+	base := func() *Event {
+		return &Event{Type: EventStarted, ReceivedAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), Attributes: map[string]string{
+			AttrServiceName: "checkout", AttrServiceVersion: "v1", AttrDeploymentEnvironment: "production",
+		}}
+	}
+	cases := []struct {
+		name        string
+		mutate      func(*Event)
+		field, rule string
+	}{
+		{"year before 1970", func(e *Event) { e.ID = "d"; e.Time = time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)) }, "time", RuleRange},
+		{"id filled from a long deployment.id", func(e *Event) { e.Attributes[AttrDeploymentID] = strings.Repeat("a", 1000) }, "id", RuleTooLong},
+		{"long deployment.id next to an id", func(e *Event) { e.ID = "d"; e.Attributes[AttrDeploymentID] = strings.Repeat("a", 300) }, "attributes.deployment.id", RuleTooLong},
+		{"environment longer after lower-casing", func(e *Event) { e.ID = "d"; e.Attributes[AttrDeploymentEnvironment] = strings.Repeat("Ⱥ", 512) }, "attributes.deployment.environment.name", RuleTooLong},
+		{"long attribute key", func(e *Event) { e.ID = "d"; e.Attributes[strings.Repeat("k", 300)] = "v" }, "attributes", RuleTooLong},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base()
+			tc.mutate(e)
+			err := g.Normalize(e)
+			fe, ok := AsFieldError(err)
+			if !ok {
+				t.Fatalf("want a FieldError, got %v", err)
+			}
+			if fe.Field != tc.field || fe.Rule != tc.rule {
+				t.Fatalf("got %s/%s, want %s/%s", fe.Field, fe.Rule, tc.field, tc.rule)
+			}
+		})
+	}
+
+	t.Run("blank risk and strategy are absent; scope values trimmed; current name wins only when set", func(t *testing.T) {
+		e := base()
+		e.ID = "d"
+		e.Release.Risk, e.Release.Strategy = "  ", " "
+		e.Release.Scope = map[string]string{"k8s.cluster.name": " eu-1 "}
+		e.Attributes[AttrDeploymentEnvironment] = " "
+		e.Attributes["deployment.environment"] = "prod"
+		if err := g.Normalize(e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Release.Risk != "" || e.Release.Strategy != "" || e.Release.Scope["k8s.cluster.name"] != "eu-1" ||
+			e.Attributes[AttrDeploymentEnvironment] != "production" {
+			t.Fatalf("unexpected normalisation: %+v %+v", e.Release, e.Attributes)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -53,10 +54,21 @@ func DecodeNative(body []byte) ([]Event, error) {
 	return []Event{ev}, nil
 }
 
+// Fields each object of the native document may hold. They are checked
+// exactly (encoding/json alone matches names case-insensitively and reports
+// unknown nested fields without their path).
+var (
+	documentFields = []string{"id", "type", "time", "attributes", "release"}
+	contextFields  = []string{"previous_version", "strategy", "rollout_percentage", "feature_flags", "intent", "risk", "owner", "scope"}
+	flagFields     = []string{"key", "variant"}
+)
+
 func decodeOne(raw []byte, prefix string) (Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
+	if err := checkFields(raw, documentFields, prefix, "body"); err != nil {
+		return Event{}, err
+	}
 	var doc nativeDocument
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&doc); err != nil {
 		return Event{}, jsonError(prefix, err)
 	}
@@ -80,6 +92,62 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 		ev.Attributes[k] = s
 	}
 	return ev, nil
+}
+
+// checkFields rejects a value that is not an object, or an object with a key
+// outside allowed, naming the full path; it recurses into release and its
+// feature flags.
+func checkFields(raw []byte, allowed []string, prefix, self string) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return jsonError(prefix, err)
+		}
+		return Fieldf(prefix+self, RuleType, "must be a JSON object")
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !contains(allowed, k) {
+			name := k
+			if name == "" {
+				name = `""`
+			}
+			return Fieldf(joinPath(prefix, self, name), RuleUnmapped, "is not a field of the deploy event document; expected one of %s", strings.Join(allowed, ", "))
+		}
+	}
+	if self == "body" {
+		if rel, ok := obj["release"]; ok && string(bytes.TrimSpace(rel)) != "null" {
+			if err := checkFields(rel, contextFields, prefix, "release"); err != nil {
+				return err
+			}
+		}
+	}
+	if self == "release" {
+		if flags, ok := obj["feature_flags"]; ok && string(bytes.TrimSpace(flags)) != "null" {
+			var list []json.RawMessage
+			if err := json.Unmarshal(flags, &list); err != nil {
+				return Fieldf(prefix+"release.feature_flags", RuleType, "must be an array of {\"key\", \"variant\"} objects")
+			}
+			for i, f := range list {
+				if err := checkFields(f, flagFields, prefix, fmt.Sprintf("release.feature_flags[%d]", i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(prefix, self, name string) string {
+	if self == "body" {
+		return prefix + name
+	}
+	return prefix + self + "." + name
 }
 
 // scalarString renders a JSON string, number or boolean as a string.
@@ -115,11 +183,7 @@ func jsonError(prefix string, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return Fieldf(prefix+"body", RuleSyntax, "ends before the JSON document is complete")
 	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Fieldf(prefix+strings.Trim(rest, `"`), RuleUnmapped, "is not a field of the deploy event document")
-	}
-	return Fieldf(prefix+"body", RuleSyntax, "%s", msg)
+	return Fieldf(prefix+"body", RuleSyntax, "%s", err.Error())
 }
 
 func jsonKind(k string) string {

@@ -58,6 +58,7 @@ func (s *State) Load(data []byte) error {
 		for _, r := range kd.Releases {
 			ks.releases = append(ks.releases, r)
 			fresh.byID[r.ID] = ks
+			fresh.releaseCount++
 		}
 	}
 	for _, e := range doc.Dedupe {

@@ -53,6 +53,9 @@ type State struct {
 	decisions   []*release.Decision
 	decisionIdx map[string]int // decision id -> index in decisions, rebuilt on trim
 	evictions   Evictions
+	// releaseCount is the number of releases held, kept so that writers
+	// need not walk the state.
+	releaseCount int
 }
 
 // New returns an empty state.
@@ -234,24 +237,31 @@ func (s *State) endStatus(ks *keyState, from, to release.Status, at time.Time) [
 }
 
 // rollbackTarget finds the release a rolled_back event without a known
-// deployment id refers to: the newest live release of the same version
-// (native semantics: the event names the version rolled back), else the
-// newest one in progress (CDEvents semantics: the event names the version
-// rolled back to). -1 when there is none.
+// deployment id refers to: the newest release in progress of the same
+// version (native semantics: the event names the version rolled back), else
+// the newest one in progress (CDEvents and Flux semantics: the event names
+// the version rolled back to, which is live next to the rollout), else the
+// newest live release of the same version (a native rollback of a completed
+// release). -1 when there is none.
 func rollbackTarget(ks *keyState, e *release.Event) int {
 	v := release.NormalizeVersion(e.Attributes[release.AttrServiceVersion])
+	match, inProgress := -1, -1
 	for i := len(ks.releases) - 1; i >= 0; i-- {
 		r := ks.releases[i]
-		if r.Status.Live() && release.NormalizeVersion(r.Version()) == v {
-			return i
+		if match < 0 && r.Status.Live() && release.NormalizeVersion(r.Version()) == v {
+			match = i
+		}
+		if inProgress < 0 && r.Status == release.StatusInProgress {
+			inProgress = i
 		}
 	}
-	for i := len(ks.releases) - 1; i >= 0; i-- {
-		if ks.releases[i].Status == release.StatusInProgress {
-			return i
-		}
+	if match >= 0 && ks.releases[match].Status == release.StatusInProgress {
+		return match
 	}
-	return -1
+	if inProgress >= 0 {
+		return inProgress
+	}
+	return match
 }
 
 func newestLive(ks *keyState, except string) *release.Release {
@@ -390,6 +400,7 @@ func (s *State) evictKey() {
 		return
 	}
 	s.dropKey(victim)
+	s.releaseCount -= len(victim.releases)
 	s.evictions.Keys++
 	s.evictions.Releases += int64(len(victim.releases))
 }
@@ -425,6 +436,7 @@ func hasInProgress(ks *keyState) bool {
 func (s *State) addRelease(ks *keyState, r *release.Release) {
 	ks.releases = append(ks.releases, r)
 	s.byID[r.ID] = ks
+	s.releaseCount++
 	if s.limits.MaxHistory <= 0 || len(ks.releases) <= s.limits.MaxHistory {
 		return
 	}
@@ -439,6 +451,7 @@ func (s *State) addRelease(ks *keyState, r *release.Release) {
 	}
 	delete(s.byID, ks.releases[drop].ID)
 	ks.releases = append(ks.releases[:drop:drop], ks.releases[drop+1:]...)
+	s.releaseCount--
 	s.evictions.Releases++
 }
 
@@ -553,7 +566,14 @@ func (s *State) Releases(match func(*release.Release) bool) []*release.Release {
 	return out
 }
 
-// Counts summarises the state for internal metrics.
+// KeyCount is the number of keys held.
+func (s *State) KeyCount() int { return len(s.keys) }
+
+// ReleaseCount is the number of releases held.
+func (s *State) ReleaseCount() int { return s.releaseCount }
+
+// Counts summarises the state for internal metrics. It walks every release:
+// call it when metrics are collected, not per write.
 type Counts struct {
 	Keys, Releases, Live, InProgress, Decisions, DedupeEntries int
 }

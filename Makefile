@@ -1,0 +1,46 @@
+# otelcol-release. The README's two commands are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/otelcol-release
+# Fuzz time per target for `make fuzz`.
+FUZZTIME ?= 60s
+
+.PHONY: run build test test-short generate bench fuzz fmt vet
+
+## run: build the collector and run it on its embedded default config.
+run: build
+	./$(BIN)
+
+## build: write bin/otelcol-release.
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/otelcol-release
+
+## test: every test: unit, fuzz seed corpora, and end-to-end tests on the built binary.
+test: build
+	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
+
+## test-short: unit tests only (end-to-end tests skip under -short).
+test-short:
+	$(GO) test -short ./...
+
+## generate: regenerate cmd/otelcol-release from builder-config.yaml.
+generate:
+	$(GO) run ./internal/tools/distgen
+
+## bench: the hot-path and throughput benchmarks quoted in docs/benchmarks.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./extension/... ./receiver/... ./internal/...
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list='^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzzing $$pkg $$target for $(FUZZTIME)"; \
+	    $(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
