@@ -189,7 +189,8 @@ func (g Gates) Normalize(e *Event) error {
 		return Fieldf("type", RuleEnum, "%q is not a deploy event type; one of %s", e.Type, joinTypes(NativeEventTypes))
 	}
 	for _, name := range []string{AttrServiceName, AttrServiceVersion, AttrDeploymentEnvironment} {
-		if e.Attributes[name] == "" {
+		// A removal ends whatever version runs; it need not name one.
+		if e.Attributes[name] == "" && !(name == AttrServiceVersion && e.Type == EventRemoved) {
 			return Fieldf("attributes."+name, RuleRequired, "is required")
 		}
 	}

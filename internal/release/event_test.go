@@ -617,3 +617,15 @@ func TestNormalizeRegressions(t *testing.T) {
 		}
 	})
 }
+
+func TestRemovalNeedsNoVersion(t *testing.T) {
+	g := Gates{EnvironmentAliases: DefaultEnvironmentAliases()}
+	e := &Event{ID: "r1", Type: EventRemoved, Attributes: map[string]string{AttrServiceName: "checkout", AttrDeploymentEnvironment: "prod"}}
+	if err := g.Normalize(e); err != nil {
+		t.Fatalf("a removal without a version must be accepted: %v", err)
+	}
+	e = &Event{ID: "s1", Type: EventStarted, Attributes: map[string]string{AttrServiceName: "checkout", AttrDeploymentEnvironment: "prod"}}
+	if fe, ok := AsFieldError(g.Normalize(e)); !ok || fe.Field != "attributes.service.version" {
+		t.Fatalf("a start without a version must be rejected, got %v", fe)
+	}
+}

@@ -244,8 +244,12 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 		}
 		events[i].Source = h.def.Name
 		if err := h.r.gates.Normalize(&events[i]); err != nil {
+			// In a multi-event delivery, [i] counts the deploy events it
+			// holds (members that are not deploy events are skipped), so
+			// the message also names the event by id.
 			if fe, ok := release.AsFieldError(err); ok && len(events) > 1 {
 				fe.Field = fmt.Sprintf("[%d].%s", i, fe.Field)
+				fe.Message = fmt.Sprintf("%s (event id %q)", fe.Message, events[i].ID)
 			}
 			return h.invalid(err)
 		}

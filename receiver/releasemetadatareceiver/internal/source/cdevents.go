@@ -148,47 +148,43 @@ func parseStructuredCloudEvent(d *Delivery, raw []byte, path string) (release.Ev
 	if err != nil {
 		return release.Event{}, err
 	}
-	prefix := func(key string) string {
-		if path == "" {
-			return key
-		}
-		return path + "." + key
-	}
 	specversion, err := ce.str("specversion", path)
 	if err != nil {
 		return release.Event{}, err
 	}
 	if specversion == "" {
-		return release.Event{}, release.Fieldf(prefix("specversion"), release.RuleRequired, "is required in a structured CloudEvent")
+		return release.Event{}, release.Fieldf(joinPath(path, "specversion"), release.RuleRequired, "is required in a structured CloudEvent")
 	}
 	ceID, err := ce.str("id", path)
 	if err != nil {
 		return release.Event{}, err
 	}
-	dataPath := prefix("data")
-	var data jsonObject
-	if b64, err := ce.str("data_base64", path); err != nil {
+	b64, err := ce.str("data_base64", path)
+	if err != nil {
 		return release.Event{}, err
-	} else if b64 != "" {
+	}
+	if b64 != "" {
 		decoded, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
-			return release.Event{}, release.Fieldf(prefix("data_base64"), release.RuleFormat, "is not valid base64")
+			return release.Event{}, release.Fieldf(joinPath(path, "data_base64"), release.RuleFormat, "is not valid base64")
 		}
-		dataPath = prefix("data_base64")
-		if data, err = decodeObject(decoded, dataPath); err != nil {
+		data, err := decodeObject(decoded, joinPath(path, "data_base64"))
+		if err != nil {
 			return release.Event{}, err
 		}
-	} else {
-		if data, err = ce.object("data", path); err != nil {
-			return release.Event{}, err
+		return parseCDEvent(d, data, ceID, joinPath(path, "data_base64"))
+	}
+	dataPath := joinPath(path, "data")
+	data, err := ce.object("data", path)
+	if err != nil {
+		return release.Event{}, err
+	}
+	if data == nil {
+		ceType, _ := ce.str("type", path)
+		if ceType != "" && !strings.HasPrefix(ceType, "dev.cdevents.") {
+			return release.Event{}, release.Fieldf(joinPath(path, "type"), release.RuleEnum, "%q is not a CDEvents type (dev.cdevents.*)", ceType)
 		}
-		if data == nil {
-			ceType, _ := ce.str("type", path)
-			if ceType != "" && !strings.HasPrefix(ceType, "dev.cdevents.") {
-				return release.Event{}, release.Fieldf(prefix("type"), release.RuleEnum, "%q is not a CDEvents type (dev.cdevents.*)", ceType)
-			}
-			return release.Event{}, release.Fieldf(dataPath, release.RuleRequired, "is required: it holds the CDEvent")
-		}
+		return release.Event{}, release.Fieldf(dataPath, release.RuleRequired, "is required: it holds the CDEvent")
 	}
 	return parseCDEvent(d, data, ceID, dataPath)
 }

@@ -236,6 +236,18 @@ func TestGitHubMalformed(t *testing.T) {
 		{"release typo", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment", "payload", "release")["stratgy"] = "canary"
 		}), "deployment"), "deployment.payload.release.stratgy", release.RuleUnmapped},
+		{"release key in another case", githubDelivery(mut(dep, func(m map[string]any) {
+			child(m, "deployment", "payload", "release")["Strategy"] = "canary"
+		}), "deployment"), "deployment.payload.release.Strategy", release.RuleUnmapped},
+		{"feature flag typo", githubDelivery(mut(dep, func(m map[string]any) {
+			child(m, "deployment", "payload", "release")["feature_flags"] = []any{map[string]any{"key": "a", "varient": "on"}}
+		}), "deployment"), "deployment.payload.release.feature_flags[0].varient", release.RuleUnmapped},
+		{"feature flags not an array", githubDelivery(mut(dep, func(m map[string]any) {
+			child(m, "deployment", "payload", "release")["feature_flags"] = "new-pricing"
+		}), "deployment"), "deployment.payload.release.feature_flags", release.RuleType},
+		{"release not an object", githubDelivery(mut(dep, func(m map[string]any) {
+			child(m, "deployment", "payload")["release"] = "canary"
+		}), "deployment"), "deployment.payload.release", release.RuleType},
 		{"release percentage as string", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment", "payload", "release")["rollout_percentage"] = "10"
 		}), "deployment"), "deployment.payload.release.rollout_percentage", release.RuleType},
