@@ -1,0 +1,69 @@
+package releasecorrelationprocessor
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
+)
+
+// Config configures the correlation processor.
+type Config struct {
+	// Store names the releasestore extension; it may be omitted when exactly
+	// one is configured.
+	Store *component.ID `mapstructure:"store"`
+
+	// Environment is used for resources that carry no
+	// deployment.environment.name (an agent usually knows its environment).
+	Environment string `mapstructure:"environment"`
+
+	// Overwrite lets stamped attributes replace ones the telemetry already
+	// carries. Off by default: what the application says wins.
+	Overwrite bool `mapstructure:"overwrite"`
+
+	// Attributes are the per-signal allow-lists of stamped attributes.
+	Attributes AttributesConfig `mapstructure:"attributes"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// AttributesConfig lists, per signal, which attributes are stamped.
+type AttributesConfig struct {
+	Traces  []string `mapstructure:"traces"`
+	Metrics []string `mapstructure:"metrics"`
+	Logs    []string `mapstructure:"logs"`
+}
+
+var errUnknownAttribute = errors.New("is not a stampable attribute")
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	for signal, list := range map[string][]string{"traces": c.Attributes.Traces, "metrics": c.Attributes.Metrics, "logs": c.Attributes.Logs} {
+		for _, a := range list {
+			if !stamp.Known(stamp.Field(a)) {
+				errs = append(errs, fmt.Errorf("attributes::%s: %q %w; one of %v", signal, a, errUnknownAttribute, stamp.AllFields))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fields(names []string) []stamp.Field {
+	out := make([]stamp.Field, len(names))
+	for i, n := range names {
+		out[i] = stamp.Field(n)
+	}
+	return out
+}
+
+func names(fs []stamp.Field) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = string(f)
+	}
+	return out
+}
