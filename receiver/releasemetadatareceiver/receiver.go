@@ -148,8 +148,8 @@ func (r *metadataReceiver) handler() http.Handler {
 		mux.Handle(def.Path, &sourceHandler{r: r, def: def, src: def.New(), secret: secret})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeJSON(w, http.StatusNotFound, &release.FieldError{Field: "path", Rule: "not_found",
-			Message: fmt.Sprintf("no event source at %s; enabled: %s", req.URL.Path, strings.Join(r.enabledPaths(), ", "))})
+		writeJSON(w, http.StatusNotFound, reply{Status: outcomeRejected, Field: "path", Rule: "not_found",
+			Error: fmt.Sprintf("no event source at %s; enabled: %s", req.URL.Path, strings.Join(r.enabledPaths(), ", "))})
 	})
 	return mux
 }
