@@ -194,6 +194,7 @@ func (s *releaseStore) open(ctx context.Context, host component.Host) error {
 		s.replay(r)
 	}
 	s.journal = j
+	s.state.TakeEvictedServices() // republishAll rebuilds every view
 	s.republishAll()
 	s.metrics.refresh(s.state)
 	c := s.state.Counts()
@@ -282,11 +283,19 @@ func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Ou
 		defer s.mu.Unlock()
 		var fresh []journal.Record
 		seen := map[string]bool{}
+		batchKeys := map[string]release.Key{}
 		for i := range events {
 			e := &events[i]
 			if err := s.state.Check(e); err != nil {
 				return err
 			}
+			// Check sees only the stored state: a deployment id may not
+			// name two keys within one batch either.
+			if k, ok := batchKeys[e.DeploymentID()]; ok && k != e.Key() {
+				return release.Fieldf("attributes."+release.AttrDeploymentID, "conflict",
+					"deployment %q belongs to %s, not %s", e.DeploymentID(), k, e.Key())
+			}
+			batchKeys[e.DeploymentID()] = e.Key()
 			if s.state.Duplicate(e) || seen[e.DedupeKey()] {
 				outcomes[i].Duplicate = true
 				continue
@@ -311,6 +320,10 @@ func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Ou
 			if ch.Release != nil || len(ch.Touched) > 0 {
 				changes = append(changes, ReleaseChange{Event: events[i], Release: ch.Release, Touched: ch.Touched})
 			}
+		}
+		// Keys evicted by the MaxKeys cap change (or remove) other views.
+		for _, sk := range s.state.TakeEvictedServices() {
+			touched[sk] = true
 		}
 		for sk := range touched {
 			s.republish(sk)
@@ -366,14 +379,6 @@ func (s *releaseStore) republish(sk release.ServiceKey) {
 		slot = &serviceSlot{}
 		slot.view.Store(view)
 		next[sk] = slot
-	}
-	// Evictions may have removed other services with this change.
-	if len(next) > s.state.KeyCount() {
-		for k := range next {
-			if k != sk && s.state.ServiceView(k) == nil {
-				delete(next, k)
-			}
-		}
 	}
 	s.index.Store(&next)
 }

@@ -71,7 +71,7 @@ func TestMalformed(t *testing.T) {
 
 	t.Run("unknown path", func(t *testing.T) {
 		resp := e2etest.PostJSON(t, p.events("/v1/jenkins"), []byte(`{}`))
-		require.Equalf(t, 404, resp.Status, "answer: %s", resp.Body)
+		requireRejected(t, resp, 404, "path", "not_found", "no event source at /v1/jenkins")
 		var got reply
 		resp.JSON(t, &got)
 		require.Equal(t, "path", got.Field)

@@ -56,6 +56,9 @@ type State struct {
 	// releaseCount is the number of releases held, kept so that writers
 	// need not walk the state.
 	releaseCount int
+	// evictedServices are the services that lost a key to MaxKeys since
+	// the last TakeEvictedServices: their views must be rebuilt.
+	evictedServices []release.ServiceKey
 }
 
 // New returns an empty state.
@@ -72,6 +75,14 @@ func New(l Limits) *State {
 
 // Evictions returns the running eviction counts.
 func (s *State) Evictions() Evictions { return s.evictions }
+
+// TakeEvictedServices returns the services that lost a key to the MaxKeys
+// cap since the last call, and forgets them.
+func (s *State) TakeEvictedServices() []release.ServiceKey {
+	out := s.evictedServices
+	s.evictedServices = nil
+	return out
+}
 
 // Duplicate reports whether the event was already applied within the
 // de-duplication window.
@@ -400,6 +411,7 @@ func (s *State) evictKey() {
 		return
 	}
 	s.dropKey(victim)
+	s.evictedServices = append(s.evictedServices, victim.key.Service)
 	s.releaseCount -= len(victim.releases)
 	s.evictions.Keys++
 	s.evictions.Releases += int64(len(victim.releases))
