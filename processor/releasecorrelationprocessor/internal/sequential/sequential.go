@@ -1,0 +1,195 @@
+// Package sequential holds the statistics of regression detection: tests
+// whose error guarantees hold however often they are looked at.
+//
+// RateTest compares the rate of an event (failed requests, slow requests,
+// error logs, KPI events) in a candidate against a control, as counts arrive
+// slice by slice. Conditional on the events seen in a slice, under "no
+// difference" each event falls on the candidate with probability
+// pi0 = n_cand / (n_cand + n_ctrl), the candidate's share of the exposure.
+// If the candidate's rate is theta times the control's, that probability is
+// pi(theta) = theta n_cand / (theta n_cand + n_ctrl). The likelihood ratio of
+// theta against 1 over all slices, mixed over a grid of effect sizes, is a
+// nonnegative supermartingale under the null, so by Ville's inequality
+// P(it ever reaches 1/alpha) <= alpha: a mixture sequential probability ratio
+// test (mSPRT) that may be evaluated after every slice. The traffic split may
+// change from slice to slice (a rollout going from 10% to 50%).
+//
+// For Bernoulli data (each request fails or not) the conditional law of the
+// candidate's count is hypergeometric, which is dominated in convex order by
+// the binomial used here (Hoeffding, 1963), so the test stays valid, and is
+// conservative when events are common.
+//
+// A second martingale tests the opposite null, "the candidate is worse by the
+// material effect", against "no worse": reaching 1/alpha there shows the
+// candidate healthy at that confidence.
+package sequential
+
+import (
+	"math"
+)
+
+// Direction says which way a change is bad.
+type Direction int
+
+const (
+	// Higher is bad: failures, slow requests, error logs.
+	Higher Direction = iota
+	// Lower is bad: orders, sign-ups.
+	Lower
+)
+
+// Config parameterises a RateTest.
+type Config struct {
+	Direction Direction
+	// MinRatio is the smallest material effect, as a ratio of rates (for
+	// Lower, the reciprocal is used: 1.25 means a 20% drop).
+	MinRatio float64
+	// Grid are the alternative effect sizes mixed with equal weight; each
+	// must be >= MinRatio. Empty means a default grid from MinRatio.
+	Grid []float64
+}
+
+// DefaultGrid spans material effects from MinRatio to 10x.
+func DefaultGrid(minRatio float64) []float64 {
+	grid := []float64{minRatio}
+	for _, r := range []float64{1.25, 1.5, 2, 3, 5, 10} {
+		if r > minRatio*1.05 {
+			grid = append(grid, r)
+		}
+	}
+	return grid
+}
+
+// healthyGrid are the "no worse" alternatives of the healthy test, as
+// fractions of the way from no effect to the material effect.
+var healthyGrid = []float64{0, 0.25, 0.5}
+
+// RateTest is the running state of one comparison. The zero value is not
+// usable; build it with NewRateTest.
+type RateTest struct {
+	dir  Direction
+	min  float64
+	grid []float64
+	// logLR[k] is the log likelihood ratio of grid[k] against theta = 1.
+	logLR []float64
+	// healthyLogLR[k]: alternative healthyTheta[k] against theta = min.
+	healthyTheta []float64
+	healthyLogLR []float64
+	// maxLog is the running maximum of the regression mixture, so that a
+	// verdict, once reached, is not lost to later noise.
+	maxLog, maxHealthyLog float64
+
+	// Totals over all slices.
+	CandEvents, CtrlEvents     float64
+	CandExposure, CtrlExposure float64
+}
+
+// NewRateTest returns a test with no data.
+func NewRateTest(c Config) *RateTest {
+	grid := c.Grid
+	if len(grid) == 0 {
+		grid = DefaultGrid(c.MinRatio)
+	}
+	t := &RateTest{dir: c.Direction, min: c.MinRatio, grid: grid, logLR: make([]float64, len(grid)),
+		maxLog: math.Inf(-1), maxHealthyLog: math.Inf(-1)}
+	for _, f := range healthyGrid {
+		t.healthyTheta = append(t.healthyTheta, 1+f*(c.MinRatio-1))
+	}
+	t.healthyLogLR = make([]float64, len(t.healthyTheta))
+	return t
+}
+
+// Observe adds one slice: events and exposure (requests, log records...) of
+// the candidate and of the control over the same interval.
+func (t *RateTest) Observe(candEvents, candExposure, ctrlEvents, ctrlExposure float64) {
+	if candExposure <= 0 || ctrlExposure <= 0 {
+		return
+	}
+	t.CandEvents += candEvents
+	t.CtrlEvents += ctrlEvents
+	t.CandExposure += candExposure
+	t.CtrlExposure += ctrlExposure
+	if candEvents+ctrlEvents == 0 {
+		return
+	}
+	// For Lower, a drop in the candidate's rate is a rise in the control's
+	// relative to the candidate: swap the arms.
+	ec, nc, eo, no := candEvents, candExposure, ctrlEvents, ctrlExposure
+	if t.dir == Lower {
+		ec, nc, eo, no = ctrlEvents, ctrlExposure, candEvents, candExposure
+	}
+	pi0 := nc / (nc + no)
+	for k, theta := range t.grid {
+		t.logLR[k] += binomialLogLR(ec, eo, piOf(theta, nc, no), pi0)
+	}
+	piMin := piOf(t.min, nc, no)
+	for k, theta := range t.healthyTheta {
+		t.healthyLogLR[k] += binomialLogLR(ec, eo, piOf(theta, nc, no), piMin)
+	}
+	t.maxLog = math.Max(t.maxLog, logMeanExp(t.logLR))
+	t.maxHealthyLog = math.Max(t.maxHealthyLog, logMeanExp(t.healthyLogLR))
+}
+
+func piOf(theta, nc, no float64) float64 { return theta * nc / (theta*nc + no) }
+
+// binomialLogLR is the log likelihood ratio of x successes in x+y trials
+// under probability p against p0.
+func binomialLogLR(x, y, p, p0 float64) float64 {
+	return x*math.Log(p/p0) + y*math.Log((1-p)/(1-p0))
+}
+
+func logMeanExp(xs []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range xs {
+		m = math.Max(m, x)
+	}
+	if math.IsInf(m, -1) {
+		return m
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += math.Exp(x - m)
+	}
+	return m + math.Log(s/float64(len(xs)))
+}
+
+// RegressionConfidence is 1 minus the always-valid p-value of "the
+// candidate is no worse": 1 - 1/max(LR) over the whole run, floored at 0.
+func (t *RateTest) RegressionConfidence() float64 { return confidence(t.maxLog) }
+
+// HealthyConfidence is 1 minus the always-valid p-value of "the candidate is
+// worse by at least the material effect".
+func (t *RateTest) HealthyConfidence() float64 { return confidence(t.maxHealthyLog) }
+
+func confidence(logLR float64) float64 {
+	if math.IsInf(logLR, -1) || logLR <= 0 {
+		return 0
+	}
+	return 1 - math.Exp(-logLR)
+}
+
+// Rates returns the observed rates of candidate and control.
+func (t *RateTest) Rates() (cand, ctrl float64) {
+	if t.CandExposure > 0 {
+		cand = t.CandEvents / t.CandExposure
+	}
+	if t.CtrlExposure > 0 {
+		ctrl = t.CtrlEvents / t.CtrlExposure
+	}
+	return cand, ctrl
+}
+
+// Ratio is the observed ratio of rates in the bad direction (candidate over
+// control for Higher, control over candidate for Lower), with a half-event
+// continuity correction so that zero counts give a finite answer.
+func (t *RateTest) Ratio() float64 {
+	if t.CandExposure == 0 || t.CtrlExposure == 0 {
+		return 1
+	}
+	cand := (t.CandEvents + 0.5) / t.CandExposure
+	ctrl := (t.CtrlEvents + 0.5) / t.CtrlExposure
+	if t.dir == Lower {
+		return ctrl / cand
+	}
+	return cand / ctrl
+}
