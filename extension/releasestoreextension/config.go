@@ -45,8 +45,12 @@ func (c *Config) Validate() error {
 	if c.NetAddr.Endpoint == "" {
 		errs = append(errs, errNoEndpoint)
 	}
+	// Two releases per key at least: the stable one and a candidate.
+	if c.MaxHistory < 2 {
+		errs = append(errs, fmt.Errorf("max_history: must be at least 2, to hold a rollout and the version it replaces (got %d)", c.MaxHistory))
+	}
 	for name, v := range map[string]int{
-		"max_keys": c.MaxKeys, "max_history": c.MaxHistory, "max_decisions": c.MaxDecisions,
+		"max_keys": c.MaxKeys, "max_decisions": c.MaxDecisions,
 		"max_dedupe_entries": c.MaxDedupeEntries,
 	} {
 		if v <= 0 {

@@ -78,6 +78,10 @@ func (m *storeMetrics) event(source, outcome string, n int) {
 		attribute.String("source", source), attribute.String("outcome", outcome)))
 }
 
+func (m *storeMetrics) decision(action string) {
+	m.decisions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("action", action)))
+}
+
 // refresh counts the evictions since last time. Called with the writer lock
 // held.
 func (m *storeMetrics) refresh(s *state.State) {

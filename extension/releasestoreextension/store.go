@@ -34,6 +34,8 @@ type Store interface {
 	Service(k release.ServiceKey) *ServiceView
 	// Release returns a release by deployment id.
 	Release(id string) (*release.Release, bool)
+	// Live returns the releases that are live (rolling out or rolled out).
+	Live() []*release.Release
 	// Annotate attaches an engineer's annotation to a release.
 	Annotate(ctx context.Context, a release.Annotation) (*release.Release, error)
 	// PublishDecision records a decision and notifies subscribers. It
@@ -417,6 +419,13 @@ func (s *releaseStore) Release(id string) (*release.Release, bool) {
 	return s.state.Release(id)
 }
 
+// Live implements Store.
+func (s *releaseStore) Live() []*release.Release {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Releases(func(r *release.Release) bool { return r.Status.Live() })
+}
+
 // Annotate implements Store.
 func (s *releaseStore) Annotate(ctx context.Context, a release.Annotation) (*release.Release, error) {
 	if err := a.Validate(); err != nil {
@@ -473,7 +482,7 @@ func (s *releaseStore) PublishDecision(ctx context.Context, d *release.Decision)
 	if err != nil || !added {
 		return added, err
 	}
-	s.metrics.decisions.Add(ctx, 1)
+	s.metrics.decision(string(d.Action))
 	for _, sub := range s.subscribers() {
 		if sub.OnDecision != nil {
 			sub.OnDecision(d)

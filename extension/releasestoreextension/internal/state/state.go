@@ -157,7 +157,9 @@ func (s *State) ApplyEvent(e *release.Event) Change {
 
 	r := newRelease(e)
 	if r.Release.PreviousVersion == "" {
-		if prev := newestLive(ks, ""); prev != nil && release.NormalizeVersion(prev.Version()) != release.NormalizeVersion(r.Version()) {
+		// The version replaced is the stable one, even when another
+		// rollout is stacked on top of it.
+		if prev := newestStable(ks, r.Version()); prev != nil {
 			r.Release.PreviousVersion = prev.Version()
 		}
 	}
@@ -275,6 +277,26 @@ func rollbackTarget(ks *keyState, e *release.Event) int {
 	return match
 }
 
+// newestStable is the newest fully rolled-out live release of another
+// version, else the newest live one of another version.
+func newestStable(ks *keyState, version string) *release.Release {
+	v := release.NormalizeVersion(version)
+	var live *release.Release
+	for i := len(ks.releases) - 1; i >= 0; i-- {
+		r := ks.releases[i]
+		if !r.Status.Live() || release.NormalizeVersion(r.Version()) == v {
+			continue
+		}
+		if r.Status == release.StatusSucceeded {
+			return r
+		}
+		if live == nil {
+			live = r
+		}
+	}
+	return live
+}
+
 func newestLive(ks *keyState, except string) *release.Release {
 	for i := len(ks.releases) - 1; i >= 0; i-- {
 		if r := ks.releases[i]; r.Status.Live() && r.ID != except {
@@ -299,7 +321,18 @@ func newRelease(e *release.Event) *release.Release {
 		UpdatedAt:  e.Time,
 		Events:     []release.EventRef{ref(e)},
 	}
+	// The release owns its context: nothing the caller keeps may alias it.
 	r.Release.FeatureFlags = append([]release.FeatureFlag(nil), e.Release.FeatureFlags...)
+	if e.Release.Scope != nil {
+		r.Release.Scope = make(map[string]string, len(e.Release.Scope))
+		for k, v := range e.Release.Scope {
+			r.Release.Scope[k] = v
+		}
+	}
+	if p := e.Release.RolloutPercentage; p != nil {
+		pct := *p
+		r.Release.RolloutPercentage = &pct
+	}
 	return r
 }
 
@@ -494,7 +527,12 @@ func (s *State) expireDedupe(now time.Time) {
 		n++
 	}
 	if n > 0 {
-		s.dedupeOrder = append(s.dedupeOrder[:0:0], s.dedupeOrder[n:]...)
+		// Reslice rather than copy: copying the whole FIFO on every event
+		// that expires or evicts one entry made each write O(entries)
+		// (4 MB moved per event at the default 100,000 cap). append
+		// reallocates, and lets go of the dropped head, as the FIFO
+		// grows.
+		s.dedupeOrder = s.dedupeOrder[n:]
 	}
 }
 

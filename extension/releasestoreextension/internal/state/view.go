@@ -23,6 +23,9 @@ type ScopeAttr struct{ Name, Value string }
 // KeyView is one release key's current state.
 type KeyView struct {
 	Scope []ScopeAttr
+	// ScopeKey is the canonical form of Scope ("k=v,k2=v2"; empty when the
+	// key covers the whole environment).
+	ScopeKey string
 	// Active is the newest live release: the candidate while it rolls out,
 	// the stable version afterwards. Nil when nothing is live.
 	Active *release.Release
@@ -49,7 +52,7 @@ func (s *State) ServiceView(sk release.ServiceKey) *ServiceView {
 }
 
 func keyView(ks *keyState) KeyView {
-	kv := KeyView{}
+	kv := KeyView{ScopeKey: ks.key.Scope}
 	if ks.key.Scope != "" {
 		for _, pair := range strings.Split(ks.key.Scope, ",") {
 			name, value, _ := strings.Cut(pair, "=")
@@ -67,11 +70,15 @@ func keyView(ks *keyState) KeyView {
 		return kv
 	}
 	kv.Active = ks.releases[active]
+	// Previous is the newest earlier release of another version, preferring
+	// one still live: with v2 superseded by a stacked v3, v1 is what v3
+	// replaces.
 	v := release.NormalizeVersion(kv.Active.Version())
-	for i := active - 1; i >= 0; i-- {
-		if r := ks.releases[i]; release.NormalizeVersion(r.Version()) != v {
-			kv.Previous = r
-			break
+	for _, wantLive := range []bool{true, false} {
+		for i := active - 1; i >= 0 && kv.Previous == nil; i-- {
+			if r := ks.releases[i]; release.NormalizeVersion(r.Version()) != v && (!wantLive || r.Status.Live()) {
+				kv.Previous = r
+			}
 		}
 	}
 	if kv.Previous != nil && kv.Previous.Status.Live() && kv.Active.Status == release.StatusInProgress {

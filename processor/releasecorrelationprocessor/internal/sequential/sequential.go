@@ -180,14 +180,16 @@ func (t *RateTest) Rates() (cand, ctrl float64) {
 }
 
 // Ratio is the observed ratio of rates in the bad direction (candidate over
-// control for Higher, control over candidate for Lower), with a half-event
-// continuity correction so that zero counts give a finite answer.
+// control for Higher, control over candidate for Lower). One pseudo-event is
+// shared between the arms in proportion to their exposure, so that zero
+// counts give a finite answer and no events at all give 1.
 func (t *RateTest) Ratio() float64 {
 	if t.CandExposure == 0 || t.CtrlExposure == 0 {
 		return 1
 	}
-	cand := (t.CandEvents + 0.5) / t.CandExposure
-	ctrl := (t.CtrlEvents + 0.5) / t.CtrlExposure
+	n := t.CandExposure + t.CtrlExposure
+	cand := (t.CandEvents + t.CandExposure/n) / t.CandExposure
+	ctrl := (t.CtrlEvents + t.CtrlExposure/n) / t.CtrlExposure
 	if t.dir == Lower {
 		return ctrl / cand
 	}

@@ -165,8 +165,13 @@ func TestRatioAndRates(t *testing.T) {
 	if cand != 0.1 || ctrl != 0.01 {
 		t.Fatalf("rates %v %v", cand, ctrl)
 	}
-	if r := test.Ratio(); math.Abs(r-(10.5/100)/(10.5/1000)) > 1e-9 {
-		t.Fatalf("ratio %v", r)
+	if r, want := test.Ratio(), ((10+100.0/1100)/100)/((10+1000.0/1100)/1000); math.Abs(r-want) > 1e-9 {
+		t.Fatalf("ratio %v, want %v", r, want)
+	}
+	quiet := NewRateTest(Config{Direction: Higher, MinRatio: 1.2})
+	quiet.Observe(0, 30000, 0, 90000)
+	if r := quiet.Ratio(); math.Abs(r-1) > 1e-12 {
+		t.Fatalf("no events on either side must give ratio 1, got %v", r)
 	}
 	test.Observe(5, 0, 5, 10) // no candidate exposure: ignored
 	if test.CandEvents != 10 {
@@ -182,4 +187,50 @@ func median(xs []int) int {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// runBaseline simulates an all-at-once deploy: a baseline of
+// baselineSeconds before it, then the candidate alone.
+func runBaseline(r *rand.Rand, cfg Config, base, cand arm, baselineSeconds, seconds int, level float64) int {
+	var be, bn float64
+	for s := 0; s < baselineSeconds; s++ {
+		n := poisson(r, base.rps)
+		bn += n
+		be += binomial(r, n, base.rate)
+	}
+	t := NewBaselineTest(cfg, be, bn)
+	for s := 1; s <= seconds; s++ {
+		n := poisson(r, cand.rps)
+		t.Observe(binomial(r, n, cand.rate), n)
+		if t.RegressionConfidence() >= level {
+			return s
+		}
+	}
+	return -1
+}
+
+func TestBaselineFalsePositivesAndPower(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	fp := 0
+	for i := 0; i < 400; i++ {
+		if runBaseline(r, Config{Direction: Higher, MinRatio: 1.2}, arm{20, 0.01}, arm{20, 0.01}, 600, 600, 0.95) >= 0 {
+			fp++
+		}
+	}
+	if fp > 32 {
+		t.Fatalf("%d of 400 null all-at-once runs reached 0.95", fp)
+	}
+	t.Logf("all-at-once null: %d/400 false positives at alpha 0.05", fp)
+	found := 0
+	var times []int
+	for i := 0; i < 200; i++ {
+		if s := runBaseline(r, Config{Direction: Higher, MinRatio: 1.2}, arm{20, 0.01}, arm{20, 0.05}, 600, 600, 0.99); s >= 0 {
+			found++
+			times = append(times, s)
+		}
+	}
+	if found < 190 {
+		t.Fatalf("all-at-once 1%% -> 5%%: found %d of 200", found)
+	}
+	t.Logf("all-at-once 1%% -> 5%% at 20 req/s: %d/200, median %ds", found, median(times))
 }

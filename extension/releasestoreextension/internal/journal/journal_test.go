@@ -1,0 +1,301 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// fileStorage starts a real file_storage extension on dir and returns a
+// function that opens a new client on it, closed at the end of the test.
+func fileStorage(t *testing.T, dir string) func() storage.Client {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	cfg.Compaction.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { assert.NoError(t, ext.Shutdown(context.Background())) })
+	return func() storage.Client {
+		c, err := ext.(storage.Extension).GetClient(context.Background(), component.KindExtension, component.MustNewID("releasestore"), "")
+		require.NoError(t, err)
+		return c
+	}
+}
+
+func eventRecord(id string, typ release.EventType) Record {
+	p := 25.0
+	return Record{Event: &release.Event{
+		ID: id, Type: typ, Time: t0, ReceivedAt: t0.Add(time.Second), Source: "native",
+		Attributes: map[string]string{
+			release.AttrServiceName: "checkout", release.AttrServiceVersion: "v2",
+			release.AttrDeploymentEnvironment: "production",
+		},
+		Release: release.Context{RolloutPercentage: &p, Strategy: release.StrategyCanary},
+	}}
+}
+
+func annotationRecord(id string) Record {
+	return Record{Annotation: &release.Annotation{
+		ID: id, ReleaseID: "d1", Label: "root_cause", Text: "bad config", CreatedAt: t0,
+	}}
+}
+
+func decisionRecord(id string) Record {
+	return Record{Decision: &release.Decision{
+		DecisionID: id, Action: release.ActionRollback, Verdict: release.VerdictRegression,
+		Cause: release.CauseEndogenous, Confidence: 0.995, DecidedAt: t0,
+		Release:  map[string]string{release.AttrDeploymentID: "d1"},
+		Evidence: []release.Evidence{{Signal: "error_rate", Control: 0.01, Candidate: 0.05}},
+	}}
+}
+
+func TestOpenEmpty(t *testing.T) {
+	client := fileStorage(t, t.TempDir())()
+	defer func() { require.NoError(t, client.Close(context.Background())) }()
+	j, snapshot, records, err := Open(context.Background(), client)
+	require.NoError(t, err)
+	assert.Nil(t, snapshot)
+	assert.Empty(t, records)
+	assert.Equal(t, 0, j.Len())
+}
+
+func TestAppendThenOpenInOrder(t *testing.T) {
+	ctx := context.Background()
+	open := fileStorage(t, t.TempDir())
+	client := open()
+	j, _, _, err := Open(ctx, client)
+	require.NoError(t, err)
+	written := []Record{eventRecord("d1", release.EventStarted), annotationRecord("ann-1"), decisionRecord("dec-1"), eventRecord("d1", release.EventSucceeded)}
+	require.NoError(t, j.Append(ctx, written[0]))
+	require.NoError(t, j.Append(ctx, written[1:]...))
+	assert.Equal(t, 4, j.Len())
+	require.NoError(t, j.Close(ctx))
+
+	client = open()
+	j, snapshot, records, err := Open(ctx, client)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close(ctx)) }()
+	assert.Nil(t, snapshot)
+	assert.Equal(t, written, records)
+	assert.Equal(t, 4, j.Len())
+
+	// Appending after a reopen continues the sequence.
+	require.NoError(t, j.Append(ctx, eventRecord("d2", release.EventStarted)))
+	raw, err := client.Get(ctx, logKey(5))
+	require.NoError(t, err)
+	var r Record
+	require.NoError(t, json.Unmarshal(raw, &r))
+	assert.Equal(t, "d2", r.Event.ID)
+}
+
+func TestCompactThenOpen(t *testing.T) {
+	ctx := context.Background()
+	open := fileStorage(t, t.TempDir())
+	client := open()
+	j, _, _, err := Open(ctx, client)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(ctx, eventRecord("d1", release.EventStarted), eventRecord("d1", release.EventProgressed)))
+	require.NoError(t, j.Append(ctx, annotationRecord("ann-1")))
+	require.NoError(t, j.Compact(ctx, []byte(`{"version":1,"keys":[]}`)))
+	assert.Equal(t, 0, j.Len())
+	for seq := uint64(1); seq <= 3; seq++ {
+		raw, err := client.Get(ctx, logKey(seq))
+		require.NoError(t, err)
+		assert.Nil(t, raw, "log entry %d is deleted by the compaction", seq)
+	}
+	later := []Record{decisionRecord("dec-1"), eventRecord("d1", release.EventSucceeded)}
+	require.NoError(t, j.Append(ctx, later...))
+	assert.Equal(t, 2, j.Len())
+	require.NoError(t, j.Close(ctx))
+
+	client = open()
+	j, snapshot, records, err := Open(ctx, client)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"version":1,"keys":[]}`, string(snapshot))
+	assert.Equal(t, later, records)
+	assert.Equal(t, 2, j.Len())
+
+	// A second compaction covers only what came after the first.
+	require.NoError(t, j.Compact(ctx, []byte(`{"version":1,"n":2}`)))
+	require.NoError(t, j.Close(ctx))
+	client = open()
+	j, snapshot, records, err = Open(ctx, client)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close(ctx)) }()
+	assert.JSONEq(t, `{"version":1,"n":2}`, string(snapshot))
+	assert.Empty(t, records)
+	raw, err := client.Get(ctx, snapshotKey)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"last_seq":5,"state":{"version":1,"n":2}}`, string(raw))
+}
+
+// memClient is a storage.Client in memory whose Batch can be made to fail.
+type memClient struct {
+	mu      sync.Mutex
+	data    map[string][]byte
+	failGet error
+	failAll error
+	batches int
+	closed  bool
+}
+
+func newMemClient() *memClient { return &memClient{data: map[string][]byte{}} }
+
+func (c *memClient) Get(_ context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failGet != nil {
+		return nil, c.failGet
+	}
+	return c.data[key], nil
+}
+
+func (c *memClient) Set(ctx context.Context, key string, value []byte) error {
+	return c.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (c *memClient) Delete(ctx context.Context, key string) error {
+	return c.Batch(ctx, storage.DeleteOperation(key))
+}
+
+func (c *memClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batches++
+	if c.failAll != nil {
+		return c.failAll
+	}
+	next := maps.Clone(c.data)
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Set:
+			next[op.Key] = append([]byte(nil), op.Value...)
+		case storage.Delete:
+			delete(next, op.Key)
+		case storage.Get:
+			op.Value = next[op.Key]
+		}
+	}
+	c.data = next
+	return nil
+}
+
+func (c *memClient) Close(context.Context) error {
+	c.closed = true
+	return nil
+}
+
+func (c *memClient) keys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.data))
+	for k := range c.data {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestBatchFailureLeavesTheLogUnchanged(t *testing.T) {
+	ctx := context.Background()
+	client := newMemClient()
+	j, _, _, err := Open(ctx, client)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(ctx, eventRecord("d1", release.EventStarted)))
+	assert.Equal(t, uint64(2), j.next)
+
+	boom := errors.New("disk full")
+	client.failAll = boom
+	err = j.Append(ctx, eventRecord("d2", release.EventStarted), eventRecord("d3", release.EventStarted))
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, uint64(2), j.next, "next is unchanged by a failed append")
+	assert.Equal(t, 1, j.Len())
+	err = j.Compact(ctx, []byte(`{}`))
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, 1, j.Len(), "a failed compaction keeps the log")
+	assert.Equal(t, uint64(1), j.first)
+
+	// Once storage is back, the next record takes the sequence the failed
+	// append did not use: the log has no hole that would end it early.
+	client.failAll = nil
+	require.NoError(t, j.Append(ctx, eventRecord("d4", release.EventStarted)))
+	assert.ElementsMatch(t, []string{logKey(1), logKey(2)}, client.keys())
+	_, _, records, err := Open(ctx, client)
+	require.NoError(t, err)
+	require.Len(t, records, 2)
+	assert.Equal(t, "d1", records[0].Event.ID)
+	assert.Equal(t, "d4", records[1].Event.ID)
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	t.Run("storage", func(t *testing.T) {
+		client := newMemClient()
+		client.failGet = errors.New("io error")
+		_, _, _, err := Open(ctx, client)
+		assert.ErrorContains(t, err, "reading snapshot: io error")
+	})
+	t.Run("bad snapshot", func(t *testing.T) {
+		client := newMemClient()
+		client.data[snapshotKey] = []byte("{")
+		_, _, _, err := Open(ctx, client)
+		assert.ErrorContains(t, err, "decoding snapshot envelope")
+	})
+	t.Run("bad log entry", func(t *testing.T) {
+		client := newMemClient()
+		client.data[logKey(1)] = []byte(`{"event":{}}`)
+		client.data[logKey(2)] = []byte(`[`)
+		_, _, _, err := Open(ctx, client)
+		assert.ErrorContains(t, err, "decoding log entry 2")
+	})
+	t.Run("log entries before the snapshot are ignored", func(t *testing.T) {
+		client := newMemClient()
+		client.data[snapshotKey] = []byte(`{"last_seq":7,"state":{"v":1}}`)
+		client.data[logKey(7)] = []byte(`{"event":{"id":"old"}}`)
+		client.data[logKey(8)] = []byte(`{"event":{"id":"new"}}`)
+		j, snapshot, records, err := Open(ctx, client)
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"v":1}`, string(snapshot))
+		require.Len(t, records, 1)
+		assert.Equal(t, "new", records[0].Event.ID)
+		assert.Equal(t, 1, j.Len())
+	})
+}
+
+func TestLogKeysSortInSequenceOrder(t *testing.T) {
+	assert.Equal(t, "wal/00000000000000000001", logKey(1))
+	assert.Less(t, logKey(9), logKey(10))
+	assert.Less(t, logKey(99999), logKey(100000))
+}
+
+func TestCloseNil(t *testing.T) {
+	var j *Journal
+	assert.NoError(t, j.Close(context.Background()))
+	c := newMemClient()
+	j = &Journal{client: c}
+	assert.NoError(t, j.Close(context.Background()))
+	assert.True(t, c.closed)
+}

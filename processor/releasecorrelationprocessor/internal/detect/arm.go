@@ -1,0 +1,250 @@
+package detect
+
+import (
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// ArmKey identifies the telemetry of one version of one release key.
+type ArmKey struct {
+	Service release.ServiceKey
+	Scope   string
+	// Version is normalised (release.NormalizeVersion).
+	Version string
+}
+
+// counts are the per-slice tallies of an arm.
+type counts struct {
+	requests, failures float64
+	logs, logErrors    float64
+}
+
+func (c *counts) add(o counts) {
+	c.requests += o.requests
+	c.failures += o.failures
+	c.logs += o.logs
+	c.logErrors += o.logErrors
+}
+
+// coarseSlot is a baseline slot: counts over coarseSlotWidth.
+type coarseSlot struct {
+	start time.Time
+	counts
+}
+
+const (
+	coarseSlotWidth = 10 * time.Second
+	maxExemplars    = 5
+	maxPeers        = 32
+)
+
+// peerStat counts client calls to one dependency.
+type peerStat struct{ calls, failures float64 }
+
+// Arm accumulates one version's telemetry. Writers lock it once per resource
+// batch; the detector swaps the slice counters once per evaluation interval.
+type Arm struct {
+	key ArmKey
+
+	mu      sync.Mutex
+	cur     counts
+	curHist Histogram
+	// peers counts client calls by dependency, cumulatively.
+	peers map[string]*peerStat
+	// exemplars are the trace ids of recent failing requests (a ring).
+	exemplars [maxExemplars]pcommon.TraceID
+	nExemplar int
+	lastSeen  time.Time
+
+	// Owned by the detector's evaluation goroutine.
+	last     counts
+	lastHist Histogram
+	// window holds two generations of the latency histogram, each covering
+	// up to half the baseline window, so that thresholds and baselines
+	// describe recent behaviour.
+	window      [2]Histogram
+	windowStart time.Time
+	coarse      []coarseSlot
+}
+
+func newArm(k ArmKey, baselineWindow time.Duration) *Arm {
+	return &Arm{key: k, coarse: make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)}
+}
+
+// SpanClassifier decides what counts as a request and a failure.
+type SpanClassifier struct {
+	// ServerErrorMin is the lowest HTTP status counted as a failure (500).
+	ServerErrorMin int64
+}
+
+func intAttr(attrs pcommon.Map, name string) (int64, bool) {
+	v, ok := attrs.Get(name)
+	if !ok {
+		return 0, false
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double()), true
+	}
+	return 0, false
+}
+
+// failed reports whether a span failed: error status, or an HTTP server
+// error status code.
+func (c SpanClassifier) failed(sp ptrace.Span) bool {
+	if sp.Status().Code() == ptrace.StatusCodeError {
+		return true
+	}
+	attrs := sp.Attributes()
+	code, ok := intAttr(attrs, "http.response.status_code")
+	if !ok {
+		code, ok = intAttr(attrs, "http.status_code")
+	}
+	return ok && code >= c.ServerErrorMin
+}
+
+func peerOf(attrs pcommon.Map) string {
+	for _, name := range []string{"peer.service", "server.address", "net.peer.name"} {
+		if v, ok := attrs.Get(name); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			return v.Str()
+		}
+	}
+	return ""
+}
+
+// RecordSpans tallies one resource's spans: server and consumer spans are
+// requests (failed or not, with their latency); client spans are calls to
+// dependencies.
+func (a *Arm) RecordSpans(c SpanClassifier, sss ptrace.ScopeSpansSlice, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lastSeen = now
+	for i := 0; i < sss.Len(); i++ {
+		spans := sss.At(i).Spans()
+		for j := 0; j < spans.Len(); j++ {
+			sp := spans.At(j)
+			switch sp.Kind() {
+			case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+				a.cur.requests++
+				if c.failed(sp) {
+					a.cur.failures++
+					a.exemplars[a.nExemplar%maxExemplars] = sp.TraceID()
+					a.nExemplar++
+				}
+				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
+			case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+				a.recordCall(sp, c)
+			}
+		}
+	}
+}
+
+func (a *Arm) recordCall(sp ptrace.Span, c SpanClassifier) {
+	peer := peerOf(sp.Attributes())
+	if peer == "" {
+		return
+	}
+	ps, ok := a.peers[peer]
+	if !ok {
+		if len(a.peers) >= maxPeers {
+			return
+		}
+		if a.peers == nil {
+			a.peers = map[string]*peerStat{}
+		}
+		ps = &peerStat{}
+		a.peers[peer] = ps
+	}
+	ps.calls++
+	if c.failed(sp) {
+		ps.failures++
+	}
+}
+
+// RecordLogs tallies log records: all of them, and those of severity ERROR
+// or worse.
+func (a *Arm) RecordLogs(total, errors int, now time.Time) {
+	a.mu.Lock()
+	a.lastSeen = now
+	a.cur.logs += float64(total)
+	a.cur.logErrors += float64(errors)
+	a.mu.Unlock()
+}
+
+// rotate closes the current slice: it becomes last, and is added to the
+// baseline accumulators. Called by the detector once per interval.
+func (a *Arm) rotate(now time.Time, baselineWindow time.Duration) {
+	a.mu.Lock()
+	a.last = a.cur
+	a.lastHist = a.curHist
+	a.cur = counts{}
+	a.curHist = Histogram{}
+	a.mu.Unlock()
+
+	half := baselineWindow / 2
+	if a.windowStart.IsZero() {
+		a.windowStart = now
+	}
+	if now.Sub(a.windowStart) >= half {
+		a.window[1] = a.window[0]
+		a.window[0] = Histogram{}
+		a.windowStart = now
+	}
+	a.window[0].Add(&a.lastHist)
+
+	slotStart := now.Truncate(coarseSlotWidth)
+	if n := len(a.coarse); n == 0 || !a.coarse[n-1].start.Equal(slotStart) {
+		// Drop slots older than the baseline window.
+		keep := 0
+		for keep < len(a.coarse) && now.Sub(a.coarse[keep].start) > baselineWindow {
+			keep++
+		}
+		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
+		a.coarse = append(a.coarse, coarseSlot{start: slotStart})
+	}
+	a.coarse[len(a.coarse)-1].add(a.last)
+}
+
+// baseline sums the arm's recent counts and latency: what it looked like
+// just before now.
+func (a *Arm) baseline() (counts, Histogram) {
+	var c counts
+	for _, s := range a.coarse {
+		c.add(s.counts)
+	}
+	h := a.window[0]
+	h.Add(&a.window[1])
+	return c, h
+}
+
+// Exemplars returns up to maxExemplars trace ids of recent failing
+// requests, newest first.
+func (a *Arm) Exemplars() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := min(a.nExemplar, maxExemplars)
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		id := a.exemplars[(a.nExemplar-1-i)%maxExemplars]
+		out = append(out, id.String())
+	}
+	return out
+}
+
+// peerSnapshot copies the cumulative dependency counts.
+func (a *Arm) peerSnapshot() map[string]peerStat {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]peerStat, len(a.peers))
+	for k, v := range a.peers {
+		out[k] = *v
+	}
+	return out
+}

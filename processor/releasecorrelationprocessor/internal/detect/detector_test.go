@@ -1,0 +1,266 @@
+package detect
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+var svc = release.ServiceKey{Namespace: "shop", Name: "checkout", Environment: "production"}
+
+// version describes a version's traffic.
+type version struct {
+	rps       float64
+	errorRate float64
+	latency   time.Duration // median; log-normal spread
+	// peer, peerShare and peerErrorRate: a dependency called by a share
+	// of requests, failing at a rate; a failed call fails the request.
+	peer          string
+	peerShare     float64
+	peerErrorRate float64
+}
+
+// spans builds one second of a version's server spans (and client calls).
+func spans(r *rand.Rand, v version) ptrace.ScopeSpansSlice {
+	td := ptrace.NewTraces()
+	sss := td.ResourceSpans().AppendEmpty().ScopeSpans()
+	ss := sss.AppendEmpty().Spans()
+	n := int(v.rps)
+	if frac := v.rps - float64(n); r.Float64() < frac {
+		n++
+	}
+	for i := 0; i < n; i++ {
+		sp := ss.AppendEmpty()
+		sp.SetKind(ptrace.SpanKindServer)
+		var tid pcommon.TraceID
+		tid[0], tid[1] = byte(r.IntN(256)), byte(i)
+		sp.SetTraceID(tid)
+		d := time.Duration(float64(v.latency) * (0.6 + 0.8*r.Float64()))
+		sp.SetStartTimestamp(1)
+		sp.SetEndTimestamp(pcommon.Timestamp(1 + d))
+		failed := r.Float64() < v.errorRate
+		if v.peer != "" && r.Float64() < v.peerShare {
+			c := ss.AppendEmpty()
+			c.SetKind(ptrace.SpanKindClient)
+			c.Attributes().PutStr("peer.service", v.peer)
+			if r.Float64() < v.peerErrorRate {
+				c.Status().SetCode(ptrace.StatusCodeError)
+				failed = true
+			}
+		}
+		if failed {
+			sp.Attributes().PutInt("http.response.status_code", 503)
+		} else {
+			sp.Attributes().PutInt("http.response.status_code", 200)
+		}
+	}
+	return sss
+}
+
+type scenario struct {
+	strategy        release.Strategy
+	before          version // the previous version before the deploy
+	control, cand   version // after the deploy
+	others          version // other services in the environment
+	beforeSeconds   int
+	afterSeconds    int
+	changeAtSeconds int // the candidate switches to candLater at this time
+	candLater       *version
+}
+
+type outcome struct {
+	decisions []*release.Decision
+	deployAt  time.Time
+}
+
+func (o outcome) first(action release.Action) (*release.Decision, bool) {
+	for _, d := range o.decisions {
+		if d.Action == action {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 99))
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	var out outcome
+	d := New(DefaultConfig(), clk, func(dec *release.Decision) { out.decisions = append(out.decisions, dec) })
+	old := ArmKey{Service: svc, Version: "1.4.1"}
+	neu := ArmKey{Service: svc, Version: "1.4.2"}
+	other := ArmKey{Service: release.ServiceKey{Name: "cart", Environment: "production"}, Version: "7"}
+	cls := d.Classifier()
+	second := func(versions map[ArmKey]version) {
+		for k, v := range versions {
+			if v.rps > 0 {
+				d.Arm(k).RecordSpans(cls, spans(r, v), clk.now)
+			}
+		}
+		clk.now = clk.now.Add(time.Second)
+		d.Tick()
+	}
+	for s := 0; s < sc.beforeSeconds; s++ {
+		second(map[ArmKey]version{old: sc.before, other: sc.others})
+	}
+	out.deployAt = clk.now
+	rel := &release.Release{ID: "deploy-4711", Status: release.StatusInProgress, StartedAt: clk.now,
+		Attributes: map[string]string{release.AttrServiceName: "checkout", release.AttrServiceNamespace: "shop",
+			release.AttrServiceVersion: "v1.4.2", release.AttrDeploymentEnvironment: "production"},
+		Release: release.Context{PreviousVersion: "v1.4.1", Strategy: sc.strategy}}
+	d.OnRelease(rel)
+	for s := 0; s < sc.afterSeconds; s++ {
+		cand := sc.cand
+		if sc.candLater != nil && s >= sc.changeAtSeconds {
+			cand = *sc.candLater
+		}
+		second(map[ArmKey]version{old: sc.control, neu: cand, other: sc.others})
+	}
+	return out
+}
+
+func TestCanaryErrorRegressionRollsBack(t *testing.T) {
+	out := runScenario(t, 1, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 120,
+		before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 180, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 20, errorRate: 0.05, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok {
+		t.Fatalf("no rollback; decisions: %+v", out.decisions)
+	}
+	if d.Verdict != release.VerdictRegression || d.Cause != release.CauseEndogenous || d.Confidence < 0.99 {
+		t.Fatalf("unexpected decision %+v", d)
+	}
+	if took := d.DecidedAt.Sub(out.deployAt); took > 40*time.Second {
+		t.Fatalf("decided after %s", took)
+	}
+	e := d.Evidence[0]
+	if e.Signal != SignalErrorRate || e.Candidate < 0.03 || e.Control > 0.02 || len(e.Exemplars) != 5 || e.Samples.Candidate < 100 {
+		t.Fatalf("evidence %+v", e)
+	}
+	if d.DecisionID != "dec-deploy-4711-rollback" || d.Release[release.AttrDeploymentID] != "deploy-4711" || d.Release["previous_version"] != "v1.4.1" {
+		t.Fatalf("identity %+v", d)
+	}
+	for _, want := range []string{"shop/checkout v1.4.2 fails", "% of requests vs ", "for v1.4.1", "confident it is worse", "The release's own fault", "Action: rollback."} {
+		if !strings.Contains(d.Rationale, want) {
+			t.Fatalf("rationale %q lacks %q", d.Rationale, want)
+		}
+	}
+	// At most an early notification (0.95) escalated to the rollback (0.99).
+	if n := len(out.decisions); n > 2 || (n == 2 && out.decisions[0].Action != release.ActionNotify) {
+		t.Fatalf("one decision per release and action, escalating only; got %+v", out.decisions)
+	}
+	t.Logf("decided in %s: %s", d.DecidedAt.Sub(out.deployAt), d.Rationale)
+}
+
+func TestHealthyCanary(t *testing.T) {
+	out := runScenario(t, 2, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 600,
+		before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 150, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 50, errorRate: 0.01, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	if len(out.decisions) != 1 || out.decisions[0].Verdict != release.VerdictHealthy || out.decisions[0].Action != release.ActionNone {
+		t.Fatalf("want one healthy decision, got %+v", out.decisions)
+	}
+	t.Logf("%s", out.decisions[0].Rationale)
+}
+
+func TestOutageHittingBothVersionsIsNotRolledBack(t *testing.T) {
+	out := runScenario(t, 3, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 180,
+		before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 180, errorRate: 0.2, latency: 50 * time.Millisecond},
+		cand:    version{rps: 20, errorRate: 0.3, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	if d, ok := out.first(release.ActionRollback); ok {
+		t.Fatalf("rolled back during an outage of both versions: %+v", d)
+	}
+	d, ok := out.first(release.ActionNotify)
+	if !ok || d.Cause != release.CauseExogenous {
+		t.Fatalf("want an exogenous notification, got %+v", out.decisions)
+	}
+	t.Logf("%s", d.Rationale)
+}
+
+func TestDependencyOutageIsExogenous(t *testing.T) {
+	out := runScenario(t, 4, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 180,
+		// payments fails 30% of calls for everyone; the new version calls it
+		// on every request, the old one on 10%.
+		before:  version{rps: 200, errorRate: 0.001, latency: 50 * time.Millisecond, peer: "payments", peerShare: 0.1, peerErrorRate: 0.001},
+		control: version{rps: 180, errorRate: 0.001, latency: 50 * time.Millisecond, peer: "payments", peerShare: 0.1, peerErrorRate: 0.3},
+		cand:    version{rps: 20, errorRate: 0.001, latency: 50 * time.Millisecond, peer: "payments", peerShare: 1, peerErrorRate: 0.3},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	if d, ok := out.first(release.ActionRollback); ok {
+		t.Fatalf("rolled back for a dependency failing for both: %+v", d)
+	}
+	d, ok := out.first(release.ActionNotify)
+	if !ok || d.Cause != release.CauseExogenous || !strings.Contains(d.Rationale, "payments") {
+		t.Fatalf("want an exogenous notification naming payments, got %+v", out.decisions)
+	}
+}
+
+func TestLowTrafficHolds(t *testing.T) {
+	out := runScenario(t, 5, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 60, afterSeconds: 120,
+		before:  version{rps: 2, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 0.5, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 0.2, errorRate: 0.5, latency: 50 * time.Millisecond},
+	})
+	if len(out.decisions) != 1 || out.decisions[0].Action != release.ActionHold || out.decisions[0].Verdict != release.VerdictInconclusive {
+		t.Fatalf("want one hold, got %+v", out.decisions)
+	}
+	if !strings.Contains(out.decisions[0].Rationale, "too little traffic") {
+		t.Fatalf("rationale %q", out.decisions[0].Rationale)
+	}
+}
+
+func TestAllAtOnceAgainstBaseline(t *testing.T) {
+	out := runScenario(t, 6, scenario{
+		strategy: release.StrategyAllAtOnce, beforeSeconds: 300, afterSeconds: 180,
+		before: version{rps: 20, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:   version{rps: 20, errorRate: 0.05, latency: 50 * time.Millisecond},
+		others: version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok || d.Cause != release.CauseEndogenous {
+		t.Fatalf("want an endogenous rollback, got %+v", out.decisions)
+	}
+	if !strings.Contains(d.Rationale, "pre-deploy baseline") {
+		t.Fatalf("rationale %q", d.Rationale)
+	}
+	t.Logf("all-at-once decided in %s", d.DecidedAt.Sub(out.deployAt))
+}
+
+func TestLatencyRegression(t *testing.T) {
+	out := runScenario(t, 7, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 180,
+		before:  version{rps: 200, errorRate: 0.001, latency: 50 * time.Millisecond},
+		control: version{rps: 180, errorRate: 0.001, latency: 50 * time.Millisecond},
+		cand:    version{rps: 20, errorRate: 0.001, latency: 65 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.001, latency: 20 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok || !strings.HasPrefix(d.Evidence[0].Signal, "latency_") {
+		t.Fatalf("want a latency rollback, got %+v", out.decisions)
+	}
+	t.Logf("%s", d.Rationale)
+}

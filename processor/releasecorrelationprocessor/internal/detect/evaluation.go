@@ -1,0 +1,370 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/sequential"
+)
+
+// Signals compared between candidate and control.
+const (
+	SignalErrorRate    = "error_rate"
+	SignalLogErrorRate = "log_error_rate"
+)
+
+func latencySignal(q float64) string { return fmt.Sprintf("latency_p%g", q*100) }
+
+// mode is how a release is compared.
+type mode int
+
+const (
+	// modeUndecided: still warming up.
+	modeUndecided mode = iota
+	// modeConcurrent: against the previous version running at the same
+	// time (canary, blue-green, rolling).
+	modeConcurrent
+	// modeBaseline: against the same key just before the deploy
+	// (all-at-once).
+	modeBaseline
+)
+
+func (m mode) String() string {
+	switch m {
+	case modeConcurrent:
+		return "concurrent control"
+	case modeBaseline:
+		return "pre-deploy baseline"
+	}
+	return "undecided"
+}
+
+// test is what both comparison kinds offer.
+type test interface {
+	RegressionConfidence() float64
+	HealthyConfidence() float64
+	Ratio() float64
+	Rates() (cand, ctrl float64)
+}
+
+// signalState is one signal of one evaluation.
+type signalState struct {
+	name string
+	// threshold is the latency bucket whose exceedance is counted (latency
+	// signals only).
+	threshold    int
+	thresholdDur time.Duration
+	test         test
+	rate         *sequential.RateTest     // concurrent mode
+	base         *sequential.BaselineTest // baseline mode
+	// drift compares the control now with the control before the deploy,
+	// to tell an outside fault from the release's own (concurrent mode).
+	drift *sequential.BaselineTest
+	// candSamples/ctrlSamples are the exposures behind the test.
+	candSamples, ctrlSamples float64
+}
+
+// evaluation follows one release from its deploy to its verdict.
+type evaluation struct {
+	rel       *release.Release
+	cand      ArmKey
+	ctrl      ArmKey // Version empty when there is no previous version
+	start     time.Time
+	warmEnd   time.Time
+	mode      mode
+	ctrlWarm  float64 // control requests seen during warm-up
+	prevBase  counts
+	prevHist  Histogram
+	envBase   counts
+	envTest   *sequential.BaselineTest
+	peersCand map[string]peerStat
+	peersCtrl map[string]peerStat
+	signals   []*signalState
+
+	pending   release.Verdict
+	pendingA  release.Action
+	streak    int
+	published map[release.Action]bool
+	highest   release.Action
+	verdict   release.Verdict
+}
+
+// verdictNow is what the evidence says at one evaluation.
+type verdictNow struct {
+	verdict    release.Verdict
+	action     release.Action
+	cause      release.Cause
+	confidence float64
+	evidence   []release.Evidence
+	causeNote  string
+	worst      *signalState
+	rule       int
+}
+
+func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envHasData bool) {
+	for _, s := range ev.signals {
+		ce, cn := s.events(cand)
+		switch ev.mode {
+		case modeConcurrent:
+			if ctrl == nil {
+				continue
+			}
+			oe, on := s.events(ctrl)
+			s.rate.Observe(ce, cn, oe, on)
+			s.drift.Observe(oe, on)
+			s.candSamples += cn
+			s.ctrlSamples += on
+		case modeBaseline:
+			s.base.Observe(ce, cn)
+			s.candSamples += cn
+		}
+	}
+	if ev.mode == modeBaseline && envHasData && ev.envTest != nil {
+		ev.envTest.Observe(envLast.failures, envLast.requests)
+	}
+}
+
+// events returns the signal's events and exposure in an arm's last slice.
+func (s *signalState) events(a *Arm) (float64, float64) {
+	switch s.name {
+	case SignalErrorRate:
+		return a.last.failures, a.last.requests
+	case SignalLogErrorRate:
+		return a.last.logErrors, a.last.logs
+	}
+	return float64(a.lastHist.Above(s.threshold)), a.last.requests
+}
+
+// baselineEvents returns the signal's events and exposure in a baseline.
+func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) {
+	switch s.name {
+	case SignalErrorRate:
+		return c.failures, c.requests
+	case SignalLogErrorRate:
+		return c.logErrors, c.logs
+	}
+	return float64(h.Above(s.threshold)), float64(h.Total())
+}
+
+// setup chooses the comparison at the end of warm-up and builds the tests.
+func (ev *evaluation) setup(cfg *Config, ctrl *Arm) {
+	rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+	ev.mode = modeBaseline
+	if ev.ctrl.Version != "" && ctrl != nil && ev.ctrlWarm > 0 {
+		ev.mode = modeConcurrent
+	}
+	// Latency thresholds are the control's quantiles: the concurrent
+	// control's recent latency, or the pre-deploy baseline's.
+	var ref Histogram
+	if ev.mode == modeConcurrent {
+		ref = ctrl.window[0]
+		ref.Add(&ctrl.window[1])
+	} else {
+		ref = ev.prevHist
+	}
+	names := []string{SignalErrorRate}
+	thresholds := []int{0}
+	for _, q := range cfg.LatencyQuantiles {
+		if b := ref.QuantileBucket(q); b >= 0 {
+			names = append(names, latencySignal(q))
+			thresholds = append(thresholds, b)
+		}
+	}
+	names = append(names, SignalLogErrorRate)
+	thresholds = append(thresholds, 0)
+	for i, name := range names {
+		s := &signalState{name: name, threshold: thresholds[i]}
+		if name != SignalErrorRate && name != SignalLogErrorRate {
+			s.thresholdDur = lowerBound(s.threshold + 1)
+		}
+		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
+		if ev.mode == modeConcurrent {
+			s.rate = sequential.NewRateTest(rc)
+			s.test = s.rate
+			s.drift = sequential.NewBaselineTest(rc, be, bn)
+		} else {
+			s.base = sequential.NewBaselineTest(rc, be, bn)
+			s.test = s.base
+			s.ctrlSamples = bn
+		}
+		ev.signals = append(ev.signals, s)
+	}
+	if ev.mode == modeBaseline && ev.envBase.requests > 0 {
+		ev.envTest = sequential.NewBaselineTest(rc, ev.envBase.failures, ev.envBase.requests)
+	}
+}
+
+// assess turns the evidence into a verdict, cause and action.
+func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdictNow {
+	v := verdictNow{verdict: release.VerdictInconclusive, action: release.ActionNone, cause: release.CauseUnknown, rule: -1}
+	var active []*signalState
+	for _, s := range ev.signals {
+		// A signal needs exposure on both sides, and some events: with none
+		// at all it carries no evidence either way.
+		candRate, ctrlRate := s.test.Rates()
+		if s.candSamples > 0 && s.ctrlSamples > 0 && candRate+ctrlRate > 0 {
+			active = append(active, s)
+		}
+	}
+	errSig := ev.signal(SignalErrorRate)
+	enough := errSig != nil && errSig.candSamples >= float64(cfg.MinSamples) && errSig.ctrlSamples >= float64(cfg.MinSamples)
+	if !enough {
+		if now.Sub(ev.warmEnd) >= cfg.HoldAfter {
+			v.action = release.ActionHold
+		}
+		return v
+	}
+	m := float64(len(active))
+	window := release.Window{Start: ev.warmEnd, End: now}
+	bestConf, healthyConf := 0.0, 1.0
+	for _, s := range active {
+		conf := adjust(s.test.RegressionConfidence(), m)
+		// "Healthy" claims every signal is fine: an intersection-union
+		// test, valid at each signal's own level without correction.
+		hconf := s.test.HealthyConfidence()
+		candRate, ctrlRate := s.test.Rates()
+		ratio := s.test.Ratio()
+		e := release.Evidence{
+			Signal: s.name, Control: round(ctrlRate), Candidate: round(candRate), Effect: round(ratio),
+			Confidence: round(conf), Samples: release.Samples{Control: int64(s.ctrlSamples), Candidate: int64(s.candSamples)},
+			Window: window,
+		}
+		material := ratio >= 1+cfg.MinRelativeEffect && candRate-ctrlRate >= cfg.MinAbsoluteEffect
+		if material && conf > bestConf {
+			bestConf, v.worst = conf, s
+		}
+		if s.name == SignalErrorRate && cand != nil {
+			e.Exemplars = cand.Exemplars()
+		}
+		v.evidence = append(v.evidence, e)
+		healthyConf = math.Min(healthyConf, hconf)
+	}
+	// The strongest material signal first: it is what the decision is about.
+	sort.SliceStable(v.evidence, func(i, j int) bool {
+		return v.worst != nil && v.evidence[i].Signal == v.worst.name && v.evidence[j].Signal != v.worst.name
+	})
+	if v.worst != nil {
+		v.cause, v.causeNote = ev.cause(v.worst, cand, ctrl)
+		action, rule := actionFor(cfg.Policy, ev.cand.Service, v.cause, bestConf)
+		if action != release.ActionNone {
+			v.verdict, v.action, v.confidence, v.rule = release.VerdictRegression, action, bestConf, rule
+			return v
+		}
+	}
+	if healthyConf >= 0.95 && len(active) > 0 {
+		v.verdict, v.confidence, v.cause = release.VerdictHealthy, healthyConf, release.CauseUnknown
+		return v
+	}
+	v.confidence = math.Max(bestConf, healthyConf)
+	return v
+}
+
+func (ev *evaluation) signal(name string) *signalState {
+	for _, s := range ev.signals {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// cause applies the documented rules, in order:
+//  1. concurrent control: the control itself degraded against its own
+//     pre-deploy baseline, by at least half as much as the candidate did
+//     against that baseline -> exogenous;
+//  2. the candidate's failures sit mostly (>= 50%) in client calls to one
+//     dependency that also fails for the control at >= half the candidate's
+//     rate -> exogenous;
+//  3. pre-deploy baseline: services in the same environment that are not
+//     deploying degraded over the same time, by at least half as much ->
+//     exogenous; if there are none to compare with -> unknown;
+//  4. otherwise endogenous.
+func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause, string) {
+	candRate, ctrlRate := worst.test.Rates()
+	switch ev.mode {
+	case modeConcurrent:
+		if d := worst.drift; d != nil && d.RegressionConfidence() >= 0.95 {
+			now, before := d.Rates()
+			if before > 0 && now/before-1 >= 0.5*(candRate/before-1) {
+				return release.CauseExogenous, fmt.Sprintf("the control degraded at the same time (%s before the deploy, %s now)", pct(before), pct(now))
+			}
+		}
+	}
+	if worst.name == SignalErrorRate && cand != nil {
+		if peer, note, ok := ev.dependency(cand, ctrl); ok {
+			return release.CauseExogenous, fmt.Sprintf("its failures are calls to %s, which fail for the previous version too (%s)", peer, note)
+		}
+	}
+	if ev.mode == modeBaseline {
+		if ev.envTest == nil || ev.envTest.CandExposure == 0 {
+			return release.CauseUnknown, "no other service in the environment to compare with"
+		}
+		if ev.envTest.RegressionConfidence() >= 0.95 {
+			now, before := ev.envTest.Rates()
+			if before > 0 && ctrlRate > 0 && now/before-1 >= 0.5*(candRate/ctrlRate-1) {
+				return release.CauseExogenous, fmt.Sprintf("services in %s that were not deployed degraded at the same time (%s before, %s now)",
+					ev.cand.Service.Environment, pct(before), pct(now))
+			}
+		}
+	}
+	return release.CauseEndogenous, ""
+}
+
+// dependency finds a dependency that explains the candidate's failures.
+func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
+	errSig := ev.signal(SignalErrorRate)
+	if errSig == nil || ctrl == nil || ev.mode != modeConcurrent {
+		return "", "", false
+	}
+	candFail := errSig.rate.CandEvents
+	if candFail == 0 {
+		return "", "", false
+	}
+	cp, op := cand.peerSnapshot(), ctrl.peerSnapshot()
+	peers := make([]string, 0, len(cp))
+	for p := range cp {
+		peers = append(peers, p)
+	}
+	sort.Strings(peers)
+	for _, p := range peers {
+		c := cp[p]
+		c.calls -= ev.peersCand[p].calls
+		c.failures -= ev.peersCand[p].failures
+		o := op[p]
+		o.calls -= ev.peersCtrl[p].calls
+		o.failures -= ev.peersCtrl[p].failures
+		if c.calls == 0 || o.calls == 0 || c.failures < 0.5*candFail {
+			continue
+		}
+		cr, or := c.failures/c.calls, o.failures/o.calls
+		if o.failures > 0 && or >= 0.5*cr {
+			return p, fmt.Sprintf("%s of its calls fail, %s for the previous version", pct(cr), pct(or)), true
+		}
+	}
+	return "", "", false
+}
+
+// adjust applies a Bonferroni correction for m signals tested together.
+func adjust(conf, m float64) float64 {
+	if m <= 1 {
+		return conf
+	}
+	return math.Max(0, 1-m*(1-conf))
+}
+
+func round(x float64) float64 { return math.Round(x*10000) / 10000 }
+
+func pct(x float64) string {
+	switch {
+	case x == 0:
+		return "0%"
+	case x < 0.001:
+		return fmt.Sprintf("%.3f%%", 100*x)
+	case x < 0.1:
+		return fmt.Sprintf("%.1f%%", 100*x)
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
+}

@@ -1,0 +1,100 @@
+package detect
+
+import (
+	"math/bits"
+	"time"
+)
+
+// Latency histogram: fixed log-linear buckets over microseconds, 8 buckets per
+// power of two (about 9% relative width), from 1 us to about 134 s. Fixed
+// boundaries make histograms of different arms and slices mergeable by
+// adding counts, and recording a value is a few instructions.
+const (
+	subBucketBits = 3
+	subBuckets    = 1 << subBucketBits
+	maxExponent   = 27
+	// Values below subBuckets get one bucket each; every power of two from
+	// 2^subBucketBits to 2^maxExponent then gets subBuckets buckets.
+	numBuckets = (maxExponent - subBucketBits + 2) * subBuckets
+)
+
+// Histogram counts durations.
+type Histogram [numBuckets]uint32
+
+func bucketOf(d time.Duration) int {
+	us := uint64(d / time.Microsecond)
+	if us < subBuckets {
+		return int(us)
+	}
+	e := bits.Len64(us) - 1
+	if e > maxExponent {
+		return numBuckets - 1
+	}
+	sub := (us >> (e - subBucketBits)) & (subBuckets - 1)
+	return (e-subBucketBits+1)*subBuckets + int(sub)
+}
+
+// lowerBound is the smallest duration that falls in bucket i.
+func lowerBound(i int) time.Duration {
+	if i < subBuckets {
+		return time.Duration(i) * time.Microsecond
+	}
+	e := i/subBuckets + subBucketBits - 1
+	sub := uint64(i % subBuckets)
+	return time.Duration((subBuckets+sub)<<(e-subBucketBits)) * time.Microsecond
+}
+
+// Record adds one duration.
+func (h *Histogram) Record(d time.Duration) { h[bucketOf(d)]++ }
+
+// Add merges o into h.
+func (h *Histogram) Add(o *Histogram) {
+	for i, c := range o {
+		h[i] += c
+	}
+}
+
+// Total is the number of recorded durations.
+func (h *Histogram) Total() uint64 {
+	var n uint64
+	for _, c := range h {
+		n += uint64(c)
+	}
+	return n
+}
+
+// QuantileBucket returns the bucket holding quantile q, or -1 when empty.
+func (h *Histogram) QuantileBucket(q float64) int {
+	total := h.Total()
+	if total == 0 {
+		return -1
+	}
+	rank := uint64(q * float64(total))
+	var seen uint64
+	for i, c := range h {
+		seen += uint64(c)
+		if seen > rank {
+			return i
+		}
+	}
+	return numBuckets - 1
+}
+
+// Quantile returns the lower bound of the bucket holding quantile q.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	b := h.QuantileBucket(q)
+	if b < 0 {
+		return 0
+	}
+	return lowerBound(b)
+}
+
+// Above counts the durations in buckets after bucket b: the requests slower
+// than a threshold that falls in bucket b.
+func (h *Histogram) Above(b int) uint64 {
+	var n uint64
+	for i := b + 1; i < numBuckets; i++ {
+		n += uint64(h[i])
+	}
+	return n
+}

@@ -1,0 +1,58 @@
+package detect
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBucketsAreMonotoneAndBounded(t *testing.T) {
+	prev := -1
+	for us := 0; us < 5_000_000; us += 1 + us/50 {
+		d := time.Duration(us) * time.Microsecond
+		b := bucketOf(d)
+		if b < prev {
+			t.Fatalf("bucket of %v is %d, below the previous %d", d, b, prev)
+		}
+		if lb := lowerBound(b); lb > d {
+			t.Fatalf("lower bound %v of bucket %d is above %v", lb, b, d)
+		}
+		if b+1 < numBuckets && lowerBound(b+1) <= d {
+			t.Fatalf("%v should be in bucket %d or later", d, b+1)
+		}
+		if us >= 64 {
+			if w := float64(lowerBound(b+1)-lowerBound(b)) / float64(lowerBound(b)); w > 0.126 {
+				t.Fatalf("bucket %d is %.1f%% wide", b, 100*w)
+			}
+		}
+		prev = b
+	}
+	if bucketOf(time.Hour) != numBuckets-1 {
+		t.Fatal("durations past the range must land in the last bucket")
+	}
+}
+
+func TestQuantileAndAbove(t *testing.T) {
+	var h Histogram
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	if q := h.Quantile(0.95); q < 880*time.Millisecond || q > 950*time.Millisecond {
+		t.Fatalf("p95 %v", q)
+	}
+	b := h.QuantileBucket(0.95)
+	// The p95 (950 ms) falls in the bucket [917 ms, 983 ms): 17 values
+	// (984..1000 ms) lie above it.
+	if above := h.Above(b); above != 17 {
+		t.Fatalf("%d above the p95 bucket, want 17", above)
+	}
+	var o Histogram
+	o.Add(&h)
+	o.Add(&h)
+	if o.Total() != 2000 {
+		t.Fatal("merge lost counts")
+	}
+	var empty Histogram
+	if empty.QuantileBucket(0.5) != -1 || empty.Quantile(0.5) != 0 {
+		t.Fatal("empty histogram has no quantile")
+	}
+}

@@ -1,0 +1,74 @@
+package detect
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// rationale is the decision in one sentence a person understands at 3 a.m.
+func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, minSamples int) string {
+	r := ev.rel
+	who := serviceName(r) + " " + r.Version()
+	against := "its pre-deploy baseline"
+	if ev.mode == modeConcurrent {
+		against = ev.rel.Release.PreviousVersion
+		if against == "" {
+			against = "the previous version"
+		}
+	}
+	span := now.Sub(ev.warmEnd).Round(time.Second)
+	switch v.verdict {
+	case release.VerdictRegression:
+		s := v.worst
+		cand, ctrl := s.test.Rates()
+		what := describe(s, cand, ctrl, against)
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s over %s (%d vs %d samples); %s confident it is worse.", who, what, span,
+			int64(s.candSamples), int64(s.ctrlSamples), pct(v.confidence))
+		switch v.cause {
+		case release.CauseExogenous:
+			fmt.Fprintf(&b, " Not the release's own fault: %s.", v.causeNote)
+		case release.CauseEndogenous:
+			if ev.mode == modeConcurrent {
+				b.WriteString(" The release's own fault: the previous version, running at the same time, is not affected.")
+			} else {
+				b.WriteString(" The release's own fault: other services in the environment are not affected.")
+			}
+		default:
+			fmt.Fprintf(&b, " Cause unknown: %s.", v.causeNote)
+		}
+		fmt.Fprintf(&b, " Action: %s.", v.action)
+		return b.String()
+	case release.VerdictHealthy:
+		var parts []string
+		for _, e := range v.evidence {
+			parts = append(parts, fmt.Sprintf("%s %s vs %s", strings.ReplaceAll(e.Signal, "_", " "), pct(e.Candidate), pct(e.Control)))
+		}
+		return fmt.Sprintf("%s is no worse than %s over %s: %s; %s confident any regression is under %.0f%%.",
+			who, against, span, strings.Join(parts, ", "), pct(v.confidence), 100*minEffect)
+	}
+	var cs, os float64
+	if errSig := ev.signal(SignalErrorRate); errSig != nil {
+		cs, os = errSig.candSamples, errSig.ctrlSamples
+	}
+	if v.action == release.ActionHold {
+		return fmt.Sprintf("%s: too little traffic to decide %s after the deploy (%d requests for the new version, %d for %s; %d per side are needed); holding until evidence arrives.",
+			who, now.Sub(ev.start).Round(time.Second), int64(cs), int64(os), against, minSamples)
+	}
+	return fmt.Sprintf("%s: no conclusion against %s after %s.", who, against, span)
+}
+
+// describe says what a signal shows, in words.
+func describe(s *signalState, cand, ctrl float64, against string) string {
+	switch s.name {
+	case SignalErrorRate:
+		return fmt.Sprintf("fails %s of requests vs %s for %s", pct(cand), pct(ctrl), against)
+	case SignalLogErrorRate:
+		return fmt.Sprintf("logs errors in %s of records vs %s for %s", pct(cand), pct(ctrl), against)
+	}
+	return fmt.Sprintf("answers %s of requests slower than %s (%s's %s) vs %s for %s",
+		pct(cand), s.thresholdDur.Round(time.Millisecond), against, strings.TrimPrefix(s.name, "latency_"), pct(ctrl), against)
+}
