@@ -110,10 +110,10 @@ func TestRolesDuringACanary(t *testing.T) {
 
 	sink, consume := startTraces(t, createDefaultConfig().(*Config), h)
 	consume(traces(
-		resourceAttrs("v1.4.2"),            // candidate
-		resourceAttrs("1.4.1"),             // control (normalised version)
-		resourceAttrs(""),                  // two live versions: unknown
-		resourceAttrs("v9"),                // not live: unknown
+		resourceAttrs("v1.4.2"), // candidate
+		resourceAttrs("1.4.1"),  // control (normalised version)
+		resourceAttrs(""),       // two live versions: unknown
+		resourceAttrs("v9"),     // not live: unknown
 		map[string]any{"service.name": "other", "deployment.environment.name": "production"}, // no release state
 	))
 	got := sink.AllTraces()[0].ResourceSpans()

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"go/format"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,5 +86,23 @@ func generate(configPath, out string) error {
 		return fmt.Errorf("expected the builder's main.go to contain %q once, found it %d times; update distgen for this builder version", hook, n)
 	}
 	src = bytes.Replace(src, []byte(hook), []byte(hookReplace), 1)
-	return os.WriteFile(mainPath, src, 0o644)
+	if err := os.WriteFile(mainPath, src, 0o644); err != nil {
+		return err
+	}
+	// The builder's output is not gofmt-clean; format it so the repository is.
+	for _, name := range generatedFiles {
+		path := filepath.Join(abs, name)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		formatted, err := format.Source(raw)
+		if err != nil {
+			return fmt.Errorf("formatting %s: %w", name, err)
+		}
+		if err := os.WriteFile(path, formatted, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

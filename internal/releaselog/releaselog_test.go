@@ -1,0 +1,74 @@
+package releaselog
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func decision() *release.Decision {
+	return &release.Decision{
+		DecisionID: "dec-deploy-4711-rollback", Action: release.ActionRollback, Verdict: release.VerdictRegression,
+		Cause: release.CauseEndogenous, Confidence: 0.995, DecidedAt: time.Date(2026, 11, 24, 10, 0, 40, 0, time.UTC),
+		Release: map[string]string{
+			release.AttrDeploymentID: "deploy-4711", release.AttrServiceName: "checkout",
+			release.AttrDeploymentEnvironment: "production", release.AttrServiceVersion: "v1.4.2", "previous_version": "v1.4.1",
+		},
+		Evidence: []release.Evidence{{
+			Signal: "error_rate", Control: 0.011, Candidate: 0.052, Effect: 4.7, Confidence: 0.995,
+			Samples: release.Samples{Control: 18211, Candidate: 2013},
+			Window:  release.Window{Start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 24, 10, 0, 40, 0, time.UTC)},
+			Exemplars: []string{"4bf92f3577b34da6a3ce929d0e0e4736"},
+		}},
+		Rationale: "checkout v1.4.2 fails 5.2% of requests vs 1.1% for v1.4.1",
+	}
+}
+
+func TestDecisionRoundTrip(t *testing.T) {
+	ld := plog.NewLogs()
+	require.NoError(t, AppendDecision(ld, decision()))
+	rl := ld.ResourceLogs().At(0)
+	assert.Equal(t, map[string]any{
+		"service.name": "checkout", "service.version": "v1.4.2", "deployment.environment.name": "production",
+	}, rl.Resource().Attributes().AsRaw())
+	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+	assert.Equal(t, plog.SeverityNumberError, lr.SeverityNumber())
+	got, err := DecodeDecision(lr)
+	require.NoError(t, err)
+	assert.Equal(t, decision(), got)
+
+	// A producer that sends the document as a JSON string is read too.
+	raw, err := json.Marshal(decision())
+	require.NoError(t, err)
+	lr.Body().SetStr(string(raw))
+	got, err = DecodeDecision(lr)
+	require.NoError(t, err)
+	assert.Equal(t, decision(), got)
+}
+
+func TestDecodeDecisionRejects(t *testing.T) {
+	lr := plog.NewLogRecord()
+	_, err := DecodeDecision(lr)
+	assert.True(t, errors.Is(err, ErrNotDecision))
+
+	lr.SetEventName(release.EventNameDecision)
+	lr.Body().SetInt(3)
+	_, err = DecodeDecision(lr)
+	fe, ok := release.AsFieldError(err)
+	require.True(t, ok)
+	assert.Equal(t, "body", fe.Field)
+
+	lr.Body().SetStr(`{"decision_id":"d","action":"explode","verdict":"regression","cause":"endogenous","release":{"deployment.id":"x"}}`)
+	_, err = DecodeDecision(lr)
+	fe, ok = release.AsFieldError(err)
+	require.True(t, ok)
+	assert.Equal(t, "action", fe.Field)
+	assert.Equal(t, release.RuleEnum, fe.Rule)
+}
