@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
 
@@ -25,6 +26,10 @@ type Config struct {
 
 	// Attributes are the per-signal allow-lists of stamped attributes.
 	Attributes AttributesConfig `mapstructure:"attributes"`
+
+	// Detection compares each new version with its control as telemetry
+	// streams, and publishes decisions to the store.
+	Detection detect.Config `mapstructure:"detection"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

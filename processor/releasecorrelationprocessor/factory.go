@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
 
@@ -31,27 +32,30 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{Attributes: AttributesConfig{
-		Traces:  names(stamp.AllFields),
-		Metrics: names(stamp.MetricFields),
-		Logs:    names(stamp.AllFields),
-	}}
+	return &Config{
+		Attributes: AttributesConfig{
+			Traces:  names(stamp.AllFields),
+			Metrics: names(stamp.MetricFields),
+			Logs:    names(stamp.AllFields),
+		},
+		Detection: detect.DefaultConfig(),
+	}
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
 	p := newProcessor(cfg.(*Config), set)
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		processorhelper.WithStart(p.start), processorhelper.WithCapabilities(capabilities))
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), processorhelper.WithCapabilities(capabilities))
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
 	p := newProcessor(cfg.(*Config), set)
 	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
-		processorhelper.WithStart(p.start), processorhelper.WithCapabilities(capabilities))
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), processorhelper.WithCapabilities(capabilities))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
 	p := newProcessor(cfg.(*Config), set)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
-		processorhelper.WithStart(p.start), processorhelper.WithCapabilities(capabilities))
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), processorhelper.WithCapabilities(capabilities))
 }

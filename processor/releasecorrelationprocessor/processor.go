@@ -3,6 +3,7 @@ package releasecorrelationprocessor
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -11,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
+	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
 
@@ -18,6 +21,9 @@ type correlationProcessor struct {
 	cfg     *Config
 	set     processor.Settings
 	stamper *stamp.Stamper
+	// det is nil when detection is off.
+	det     *detect.Detector
+	detRef  bool
 	traces  []stamp.Field
 	metrics []stamp.Field
 	logs    []stamp.Field
@@ -36,15 +42,48 @@ func (p *correlationProcessor) start(_ context.Context, host component.Host) err
 		return fmt.Errorf("releasecorrelation: %w", err)
 	}
 	p.stamper = stamp.New(store.Service, p.cfg.Environment, p.cfg.Overwrite)
+	if p.cfg.Detection.Enabled {
+		d, err := acquireDetection(p.cfg, store, p)
+		if err != nil {
+			return err
+		}
+		p.det, p.detRef = d.det, true
+	}
 	return nil
+}
+
+func (p *correlationProcessor) shutdown(context.Context) error {
+	if p.detRef {
+		releaseDetection(p.cfg)
+		p.detRef = false
+	}
+	return nil
+}
+
+// arm returns the detection series of a matched resource, or nil.
+func (p *correlationProcessor) arm(m stamp.Match) *detect.Arm {
+	if p.det == nil || m.Release == nil || m.Key == nil {
+		return nil
+	}
+	return p.det.Arm(detect.ArmKey{Service: m.Service, Scope: m.Key.ScopeKey, Version: release.NormalizeVersion(m.Release.Version())})
 }
 
 func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	rss := td.ResourceSpans()
+	var now time.Time
 	for i := 0; i < rss.Len(); i++ {
-		attrs := rss.At(i).Resource().Attributes()
-		if m, ok := p.stamper.Match(attrs); ok {
-			p.stamper.Apply(attrs, m, p.traces)
+		rs := rss.At(i)
+		attrs := rs.Resource().Attributes()
+		m, ok := p.stamper.Match(attrs)
+		if !ok {
+			continue
+		}
+		p.stamper.Apply(attrs, m, p.traces)
+		if a := p.arm(m); a != nil {
+			if now.IsZero() {
+				now = p.det.Now()
+			}
+			a.RecordSpans(p.det.Classifier(), rs.ScopeSpans(), now)
 		}
 	}
 	return td, nil
@@ -63,11 +102,38 @@ func (p *correlationProcessor) processMetrics(_ context.Context, md pmetric.Metr
 
 func (p *correlationProcessor) processLogs(_ context.Context, ld plog.Logs) (plog.Logs, error) {
 	rls := ld.ResourceLogs()
+	var now time.Time
 	for i := 0; i < rls.Len(); i++ {
-		attrs := rls.At(i).Resource().Attributes()
-		if m, ok := p.stamper.Match(attrs); ok {
-			p.stamper.Apply(attrs, m, p.logs)
+		rl := rls.At(i)
+		attrs := rl.Resource().Attributes()
+		m, ok := p.stamper.Match(attrs)
+		if !ok {
+			continue
+		}
+		p.stamper.Apply(attrs, m, p.logs)
+		if a := p.arm(m); a != nil {
+			total, errs := countLogs(rl)
+			if now.IsZero() {
+				now = p.det.Now()
+			}
+			a.RecordLogs(total, errs, now)
 		}
 	}
 	return ld, nil
+}
+
+// countLogs counts a resource's log records, and those of severity ERROR or
+// worse. Records without a severity number count as not errors.
+func countLogs(rl plog.ResourceLogs) (total, errs int) {
+	sls := rl.ScopeLogs()
+	for i := 0; i < sls.Len(); i++ {
+		lrs := sls.At(i).LogRecords()
+		total += lrs.Len()
+		for j := 0; j < lrs.Len(); j++ {
+			if lrs.At(j).SeverityNumber() >= plog.SeverityNumberError {
+				errs++
+			}
+		}
+	}
+	return total, errs
 }

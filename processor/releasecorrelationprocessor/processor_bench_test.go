@@ -91,24 +91,31 @@ func BenchmarkConsumeTraces(b *testing.B) {
 		require.NoError(b, err)
 		runTracesBench(b, p)
 	})
-	b.Run("releasecorrelation_stamp", func(b *testing.B) {
-		st, h := startStore(b)
-		pct := 10.0
-		record(b, st, event("d1", release.EventSucceeded, "v1.4.1", 0, release.Context{}))
-		record(b, st, event("d2", release.EventStarted, "v1.4.2", time.Hour, release.Context{Strategy: release.StrategyCanary, RolloutPercentage: &pct, Owner: "team-payments"}))
-		// Fill the store with other services so lookups are realistic.
-		for i := 0; i < 1000; i++ {
-			e := event(fmt.Sprintf("o%d", i), release.EventStarted, "v1", 0, release.Context{})
-			e.Attributes[release.AttrServiceName] = fmt.Sprintf("svc-%d", i)
-			record(b, st, e)
+	for _, detection := range []bool{false, true} {
+		name := "releasecorrelation_stamp"
+		if detection {
+			name += "_and_detect"
 		}
-		cfg := createDefaultConfig().(*Config)
-		cfg.Overwrite = true
-		cfg.Attributes.Traces = stampedAttributes
-		p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
-		require.NoError(b, err)
-		require.NoError(b, p.Start(context.Background(), h))
-		defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
-		runTracesBench(b, p)
-	})
+		b.Run(name, func(b *testing.B) {
+			st, h := startStore(b)
+			pct := 10.0
+			record(b, st, event("d1", release.EventSucceeded, "v1.4.1", 0, release.Context{}))
+			record(b, st, event("d2", release.EventStarted, "v1.4.2", time.Hour, release.Context{Strategy: release.StrategyCanary, RolloutPercentage: &pct, Owner: "team-payments"}))
+			// Fill the store with other services so lookups are realistic.
+			for i := 0; i < 1000; i++ {
+				e := event(fmt.Sprintf("o%d", i), release.EventStarted, "v1", 0, release.Context{})
+				e.Attributes[release.AttrServiceName] = fmt.Sprintf("svc-%d", i)
+				record(b, st, e)
+			}
+			cfg := createDefaultConfig().(*Config)
+			cfg.Overwrite = true
+			cfg.Attributes.Traces = stampedAttributes
+			cfg.Detection.Enabled = detection
+			p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
+			require.NoError(b, err)
+			require.NoError(b, p.Start(context.Background(), h))
+			defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
+			runTracesBench(b, p)
+		})
+	}
 }

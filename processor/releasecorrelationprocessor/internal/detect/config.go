@@ -34,7 +34,7 @@ type Config struct {
 	// as the control when no other version runs concurrently.
 	BaselineWindow time.Duration `mapstructure:"baseline_window"`
 	// LatencyQuantiles are the control's quantiles whose exceedance is
-	// tested (0.5 and 0.95: median and tail latency).
+	// tested; empty means 0.5 and 0.95 (median and tail latency).
 	LatencyQuantiles []float64 `mapstructure:"latency_quantiles"`
 	// ServerErrorStatus is the lowest HTTP status code counted as a
 	// failed request.
@@ -45,7 +45,10 @@ type Config struct {
 	// MaxArms caps tracked (service, environment, scope, version) series;
 	// the least recently seen is evicted.
 	MaxArms int `mapstructure:"max_arms"`
-	// Policy maps verdicts to actions; the first matching rule wins.
+	// Policy maps verdicts to actions; the first matching rule wins. Empty
+	// means DefaultPolicy. (List defaults are applied at start, not in the
+	// default config, because configured lists would otherwise be merged
+	// into them element by element.)
 	Policy []PolicyRule `mapstructure:"policy"`
 }
 
@@ -61,12 +64,24 @@ func DefaultConfig() Config {
 		MinRelativeEffect: 0.2,
 		MinAbsoluteEffect: 0.002,
 		BaselineWindow:    10 * time.Minute,
-		LatencyQuantiles:  []float64{0.5, 0.95},
 		ServerErrorStatus: 500,
 		Debounce:          2,
 		MaxArms:           20000,
-		Policy:            DefaultPolicy(),
 	}
+}
+
+// DefaultLatencyQuantiles are tested when none are configured.
+var DefaultLatencyQuantiles = []float64{0.5, 0.95}
+
+// withListDefaults fills the lists left empty.
+func (c Config) withListDefaults() Config {
+	if len(c.LatencyQuantiles) == 0 {
+		c.LatencyQuantiles = DefaultLatencyQuantiles
+	}
+	if len(c.Policy) == 0 {
+		c.Policy = DefaultPolicy()
+	}
+	return c
 }
 
 // Validate checks the configuration.

@@ -46,6 +46,7 @@ type Detector struct {
 
 // New returns a detector that publishes decisions through publish.
 func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
+	cfg = cfg.withListDefaults()
 	return &Detector{
 		cfg: cfg, clock: clock, publish: publish,
 		classifier: SpanClassifier{ServerErrorMin: int64(cfg.ServerErrorStatus)},
