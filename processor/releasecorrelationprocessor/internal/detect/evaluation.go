@@ -357,6 +357,14 @@ func adjust(conf, m float64) float64 {
 
 func round(x float64) float64 { return math.Round(x*10000) / 10000 }
 
+// confidencePct renders a confidence without ever claiming certainty.
+func confidencePct(c float64) string {
+	if c >= 0.999 {
+		return ">99.9%"
+	}
+	return fmt.Sprintf("%.1f%%", math.Floor(1000*c)/10)
+}
+
 func pct(x float64) string {
 	switch {
 	case x == 0:

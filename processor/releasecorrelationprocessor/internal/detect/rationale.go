@@ -27,7 +27,7 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 		what := describe(s, cand, ctrl, against)
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s over %s (%d vs %d samples); %s confident it is worse.", who, what, span,
-			int64(s.candSamples), int64(s.ctrlSamples), pct(v.confidence))
+			int64(s.candSamples), int64(s.ctrlSamples), confidencePct(v.confidence))
 		switch v.cause {
 		case release.CauseExogenous:
 			fmt.Fprintf(&b, " Not the release's own fault: %s.", v.causeNote)
@@ -48,7 +48,7 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 			parts = append(parts, fmt.Sprintf("%s %s vs %s", strings.ReplaceAll(e.Signal, "_", " "), pct(e.Candidate), pct(e.Control)))
 		}
 		return fmt.Sprintf("%s is no worse than %s over %s: %s; %s confident any regression is under %.0f%%.",
-			who, against, span, strings.Join(parts, ", "), pct(v.confidence), 100*minEffect)
+			who, against, span, strings.Join(parts, ", "), confidencePct(v.confidence), 100*minEffect)
 	}
 	var cs, os float64
 	if errSig := ev.signal(SignalErrorRate); errSig != nil {

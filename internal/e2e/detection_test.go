@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// spanBatch builds one OTLP export of a version's server spans; failing
+// spans answer HTTP 503 and their trace ids are remembered.
+func spanBatch(r *rand.Rand, version string, n int, errorRate float64, failed map[string]bool) []byte {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	attrs := rs.Resource().Attributes()
+	attrs.PutStr("service.name", "checkout")
+	attrs.PutStr("service.namespace", "shop")
+	attrs.PutStr("service.version", version)
+	attrs.PutStr("deployment.environment.name", "production")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		sp := spans.AppendEmpty()
+		var tid pcommon.TraceID
+		for j := range tid {
+			tid[j] = byte(r.IntN(256))
+		}
+		sp.SetTraceID(tid)
+		sp.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(i)})
+		sp.SetName("POST /cart/checkout")
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-40 * time.Millisecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+		code := 200
+		if r.Float64() < errorRate {
+			code = 503
+			failed[tid.String()] = true
+		}
+		sp.Attributes().PutInt("http.response.status_code", int64(code))
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+// TestCanaryRegressionIsDecided runs the product's main promise end to end
+// on the embedded default config: a canary is announced, control and
+// candidate spans stream in over OTLP, and within seconds a decision with
+// its evidence appears in the API and in the logs pipeline.
+func TestCanaryRegressionIsDecided(t *testing.T) {
+	bin := e2etest.Binary(t)
+	e2etest.RequirePortsFree(t, 4317, 4318, 8088, 8089, 13133, 8888)
+	p := e2etest.Start(t, bin, e2etest.Options{Env: []string{
+		"OTELCOL_RELEASE_DATA_DIR=" + filepath.Join(t.TempDir(), "state"), "HOME=" + t.TempDir(), "XDG_STATE_HOME=",
+	}})
+	p.RequireReady(startTimeout, "http://localhost:13133/", "http://localhost:8089/api/v1/decisions")
+
+	post := func(doc string) {
+		resp := e2etest.PostJSON(t, "http://localhost:8088/v1/events", []byte(doc))
+		require.Equalf(t, 202, resp.Status, "answer: %s", resp.Body)
+	}
+	post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
+
+	r := rand.New(rand.NewPCG(42, 42))
+	failed := map[string]bool{}
+	send := func(version string, n int, errorRate float64) {
+		resp := e2etest.Do(t, "POST", "http://localhost:4318/v1/traces", spanBatch(r, version, n, errorRate, failed),
+			"Content-Type", "application/x-protobuf")
+		require.Equalf(t, 200, resp.Status, "OTLP export answered: %s", resp.Body)
+	}
+	// The stable version serves alone for a few seconds...
+	for i := 0; i < 12; i++ {
+		send("v1.4.1", 40, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+	// ...then the canary starts.
+	post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.2","deployment.environment.name":"production","vcs.ref.head.revision":"9f2c1e7"},
+	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
+	deployed := time.Now()
+	candidateFailed := map[string]bool{}
+
+	var decision *release.Decision
+	deadline := time.Now().Add(90 * time.Second)
+	for decision == nil && time.Now().Before(deadline) {
+		send("v1.4.1", 40, 0.01)
+		before := len(failed)
+		send("v1.4.2", 10, 0.3)
+		if len(failed) > before {
+			for id := range failed {
+				candidateFailed[id] = true
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+		var got struct {
+			Decisions []*release.Decision `json:"decisions"`
+		}
+		e2etest.Get(t, "http://localhost:8089/api/v1/decisions?release=deploy-4711&action=rollback").JSON(t, &got)
+		if len(got.Decisions) > 0 {
+			decision = got.Decisions[0]
+		}
+	}
+	require.NotNil(t, decision, "no rollback decision within 90 s; output:\n%s", p.Tail(60))
+	took := time.Since(deployed)
+	t.Logf("decided %s after the deploy: %s", took.Round(time.Second), decision.Rationale)
+
+	assert.Equal(t, "dec-deploy-4711-rollback", decision.DecisionID)
+	assert.Equal(t, release.VerdictRegression, decision.Verdict)
+	assert.Equal(t, release.CauseEndogenous, decision.Cause)
+	assert.GreaterOrEqual(t, decision.Confidence, 0.99)
+	assert.Equal(t, map[string]string{
+		"deployment.id": "deploy-4711", "service.name": "checkout", "service.namespace": "shop",
+		"deployment.environment.name": "production", "service.version": "v1.4.2", "previous_version": "v1.4.1",
+	}, decision.Release)
+	require.NotEmpty(t, decision.Evidence)
+	e := decision.Evidence[0]
+	assert.Equal(t, "error_rate", e.Signal)
+	assert.Greater(t, e.Candidate, 0.15)
+	assert.Less(t, e.Control, 0.05)
+	assert.GreaterOrEqual(t, e.Samples.Candidate, int64(100))
+	assert.GreaterOrEqual(t, e.Samples.Control, int64(100))
+	require.NotEmpty(t, e.Exemplars)
+	for _, id := range e.Exemplars {
+		assert.True(t, failed[id], "exemplar %s is a trace id of a failing span that was sent", id)
+	}
+	assert.Contains(t, decision.Rationale, "shop/checkout v1.4.2 fails")
+	assert.Contains(t, decision.Rationale, "for v1.4.1")
+	assert.Less(t, took, 60*time.Second)
+
+	// The decision also went down the logs pipeline as release.decision.
+	require.NoError(t, p.WaitForOutput("dec-deploy-4711-rollback", 10*time.Second))
+	out := p.Output()
+	assert.Contains(t, out, "EventName: release.decision")
+	assert.True(t, strings.Contains(out, "release.decision.action: Str(rollback)"), "decision attributes in the output")
+}
