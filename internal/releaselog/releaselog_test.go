@@ -23,8 +23,8 @@ func decision() *release.Decision {
 		},
 		Evidence: []release.Evidence{{
 			Signal: "error_rate", Control: 0.011, Candidate: 0.052, Effect: 4.7, Confidence: 0.995,
-			Samples: release.Samples{Control: 18211, Candidate: 2013},
-			Window:  release.Window{Start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 24, 10, 0, 40, 0, time.UTC)},
+			Samples:   release.Samples{Control: 18211, Candidate: 2013},
+			Window:    release.Window{Start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 24, 10, 0, 40, 0, time.UTC)},
 			Exemplars: []string{"4bf92f3577b34da6a3ce929d0e0e4736"},
 		}},
 		Rationale: "checkout v1.4.2 fails 5.2% of requests vs 1.1% for v1.4.1",
