@@ -12,7 +12,7 @@ run: build
 
 ## build: write bin/otelcol-release.
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/otelcol-release
+	$(GO) build -o $(BIN) ./cmd/otelcol-release
 
 ## test: every test: unit, fuzz seed corpora, and end-to-end tests on the built binary.
 test: build

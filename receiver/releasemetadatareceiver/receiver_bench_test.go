@@ -61,7 +61,7 @@ func BenchmarkReceiverNativeEvents(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			var seq atomic.Int64
 			b.ReportAllocs()
-			b.SetParallelism(4)
+			b.SetParallelism(4) // 8 senders on 2 cores
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
