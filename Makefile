@@ -25,6 +25,7 @@ test-short:
 ## generate: regenerate cmd/otelcol-release from builder-config.yaml.
 generate:
 	$(GO) run ./internal/tools/distgen
+	$(GO) run ./processor/releasecorrelationprocessor/internal/scenario/gencorpus
 
 ## bench: the hot-path and throughput benchmarks quoted in docs/benchmarks.md.
 bench:

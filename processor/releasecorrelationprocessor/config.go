@@ -31,6 +31,10 @@ type Config struct {
 	// streams, and publishes decisions to the store.
 	Detection detect.Config `mapstructure:"detection"`
 
+	// clock replaces the wall clock and the evaluation ticker: with it set,
+	// time only moves when the caller says (simulation and replay).
+	clock detect.Clock
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }

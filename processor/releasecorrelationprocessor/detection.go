@@ -53,7 +53,11 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 		metric.WithDescription("Decisions published, by action, verdict and cause."), metric.WithUnit("{decision}")); err != nil {
 		return nil, err
 	}
-	d.det = detect.New(cfg.Detection, detect.WallClock{}, d.publish)
+	var clock detect.Clock = detect.WallClock{}
+	if cfg.clock != nil {
+		clock = cfg.clock
+	}
+	d.det = detect.New(cfg.Detection, clock, d.publish)
 	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",
 		metric.WithDescription("Tracked (service, environment, scope, version) series."), metric.WithUnit("{series}"))
 	if err != nil {
@@ -92,8 +96,10 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	for _, r := range store.Live() {
 		d.det.OnRelease(r)
 	}
-	d.wg.Add(1)
-	go d.run(cfg.Detection.Interval)
+	if cfg.clock == nil {
+		d.wg.Add(1)
+		go d.run(cfg.Detection.Interval)
+	}
 	shared.m[cfg] = d
 	shared.refs[cfg] = 1
 	return d, nil

@@ -145,17 +145,16 @@ func (d *Detector) OnRelease(r *release.Release) {
 		}
 		return
 	}
-	if !r.Status.Live() || now.Sub(r.StartedAt) > d.cfg.MaxDuration {
+	// A first release has nothing to be compared with; a release that
+	// ended, or started longer ago than the horizon, is not evaluated.
+	if !r.Status.Live() || now.Sub(r.StartedAt) > d.cfg.MaxDuration || r.Release.PreviousVersion == "" {
 		return
 	}
 	// A release fully rolled out before we saw it started (an Argo CD
 	// "deployed" notification) is still evaluated, against the baseline.
 	key := r.Key()
 	cand := ArmKey{Service: key.Service, Scope: key.Scope, Version: release.NormalizeVersion(r.Version())}
-	ctrl := ArmKey{Service: key.Service, Scope: key.Scope}
-	if r.Release.PreviousVersion != "" {
-		ctrl.Version = release.NormalizeVersion(r.Release.PreviousVersion)
-	}
+	ctrl := ArmKey{Service: key.Service, Scope: key.Scope, Version: release.NormalizeVersion(r.Release.PreviousVersion)}
 	ev := &evaluation{rel: r, cand: cand, ctrl: ctrl, start: now, warmEnd: now.Add(d.cfg.Warmup), published: map[release.Action]bool{}}
 	if ctrl.Version != "" {
 		d.armsMu.RLock()

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -103,8 +104,16 @@ func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
 	other := ArmKey{Service: release.ServiceKey{Name: "cart", Environment: "production"}, Version: "7"}
 	cls := d.Classifier()
 	second := func(versions map[ArmKey]version) {
-		for k, v := range versions {
-			if v.rps > 0 {
+		// In a fixed order, so that a seed always gives the same data.
+		keys := make([]ArmKey, 0, len(versions))
+		for k := range versions {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			return keys[i].Service.Name+keys[i].Version < keys[j].Service.Name+keys[j].Version
+		})
+		for _, k := range keys {
+			if v := versions[k]; v.rps > 0 {
 				d.Arm(k).RecordSpans(cls, spans(r, v), clk.now)
 			}
 		}
@@ -168,17 +177,19 @@ func TestCanaryErrorRegressionRollsBack(t *testing.T) {
 }
 
 func TestHealthyCanary(t *testing.T) {
-	out := runScenario(t, 2, scenario{
-		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 600,
-		before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
-		control: version{rps: 150, errorRate: 0.01, latency: 50 * time.Millisecond},
-		cand:    version{rps: 50, errorRate: 0.01, latency: 50 * time.Millisecond},
-		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
-	})
-	if len(out.decisions) != 1 || out.decisions[0].Verdict != release.VerdictHealthy || out.decisions[0].Action != release.ActionNone {
-		t.Fatalf("want one healthy decision, got %+v", out.decisions)
+	for seed := uint64(2); seed < 7; seed++ {
+		out := runScenario(t, seed, scenario{
+			strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 900,
+			before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
+			control: version{rps: 150, errorRate: 0.01, latency: 50 * time.Millisecond},
+			cand:    version{rps: 50, errorRate: 0.01, latency: 50 * time.Millisecond},
+			others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+		})
+		if len(out.decisions) != 1 || out.decisions[0].Verdict != release.VerdictHealthy || out.decisions[0].Action != release.ActionNone {
+			t.Fatalf("seed %d: want one healthy decision, got %+v", seed, out.decisions)
+		}
+		t.Logf("seed %d: healthy after %s: %s", seed, out.decisions[0].DecidedAt.Sub(out.deployAt), out.decisions[0].Rationale)
 	}
-	t.Logf("%s", out.decisions[0].Rationale)
 }
 
 func TestOutageHittingBothVersionsIsNotRolledBack(t *testing.T) {

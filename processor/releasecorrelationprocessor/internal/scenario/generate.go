@@ -1,0 +1,142 @@
+package scenario
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// class generates the scenarios of one kind.
+type class struct {
+	name  string
+	label string
+	count int
+	make  func(r *rand.Rand, s *Scenario)
+}
+
+func between(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
+
+// logUniform draws from [lo, hi] evenly on a log scale.
+func logUniform(r *rand.Rand, lo, hi float64) float64 {
+	return math.Exp(between(r, math.Log(lo), math.Log(hi)))
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// base is a service's normal behaviour.
+func base(r *rand.Rand, rps float64) Traffic {
+	return Traffic{
+		RPS: round(rps, 1), ErrorRate: round(logUniform(r, 0.002, 0.02), 4),
+		LatencyMs: round(logUniform(r, 15, 250), 1), LatencySigma: round(between(r, 0.2, 0.5), 2),
+		LogsPerRequest: round(between(r, 0.5, 2), 2), LogErrorRate: round(logUniform(r, 0.001, 0.01), 4),
+	}
+}
+
+// canary splits a service's traffic: the candidate gets 20 req/s (the
+// issue's reference load) or what the class asks, the control the rest.
+func canary(r *rand.Rand, s *Scenario, candRPS float64) {
+	s.Strategy = "canary"
+	total := candRPS / between(r, 0.05, 0.25)
+	s.Before = base(r, total)
+	s.Control = s.Before
+	s.Control.RPS = round(total-candRPS, 1)
+	s.Candidate = s.Before
+	s.Candidate.RPS = round(candRPS, 1)
+	s.Others = base(r, round(between(r, 50, 200), 0))
+	s.BeforeSeconds = 120
+	s.AfterSeconds = 300
+}
+
+func allAtOnce(r *rand.Rand, s *Scenario, rps float64) {
+	s.Strategy = "all_at_once"
+	s.Before = base(r, rps)
+	s.Candidate = s.Before
+	s.Others = base(r, round(between(r, 50, 200), 0))
+	s.BeforeSeconds = 600
+	s.AfterSeconds = 300
+}
+
+var classes = []class{
+	{"healthy_canary", LabelHealthy, 120, func(r *rand.Rand, s *Scenario) { canary(r, s, logUniform(r, 5, 60)) }},
+	{"healthy_all_at_once", LabelHealthy, 60, func(r *rand.Rand, s *Scenario) { allAtOnce(r, s, logUniform(r, 10, 100)) }},
+	{"noisy_baseline", LabelHealthy, 30, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, logUniform(r, 10, 60))
+		b := round(between(r, 0.3, 1.0), 2)
+		s.Before.Burstiness, s.Control.Burstiness, s.Candidate.Burstiness = b, b, b
+	}},
+	{"slow_drift", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) {
+		// Everything drifts together (a traffic mix changing over the day).
+		canary(r, s, logUniform(r, 10, 60))
+		d := round(between(r, 0.02, 0.08), 3)
+		s.Before.DriftPerMinute, s.Control.DriftPerMinute, s.Candidate.DriftPerMinute, s.Others.DriftPerMinute = d, d, d, d
+	}},
+	{"outage_both_versions", LabelExogenous, 30, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, logUniform(r, 10, 60))
+		e := round(between(r, 0.1, 0.4), 3)
+		s.Control.ErrorRate = e
+		s.Candidate.ErrorRate = round(e*between(r, 1.0, 1.4), 3)
+	}},
+	{"dependency_outage", LabelExogenous, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, logUniform(r, 10, 60))
+		fail := round(between(r, 0.2, 0.6), 3)
+		s.Before.Peer, s.Before.PeerShare, s.Before.PeerErrorRate = "payments", 0.1, 0.001
+		s.Control.Peer, s.Control.PeerShare, s.Control.PeerErrorRate = "payments", 0.1, fail
+		// The new version calls the dependency on every request.
+		s.Candidate.Peer, s.Candidate.PeerShare, s.Candidate.PeerErrorRate = "payments", 1, fail
+	}},
+	{"errors_1_to_2pct", LabelRegression, 40, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.01, 0.02
+		s.AfterSeconds = 900
+	}},
+	{"errors_1_to_5pct", LabelRegression, 40, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.01, 0.05
+	}},
+	{"errors_0_to_1pct", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0, 0, 0.01
+	}},
+	{"errors_all_at_once", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		allAtOnce(r, s, 20)
+		s.Before.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.05
+	}},
+	{"latency_p95_plus_30pct", LabelRegression, 40, func(r *rand.Rand, s *Scenario) {
+		// The slowest tenth of requests become 1.3x slower: p95 +30%,
+		// median unchanged.
+		canary(r, s, 20)
+		s.Candidate.TailShare, s.Candidate.TailFactor = 0.1, 1.3
+		s.AfterSeconds = 900
+	}},
+	{"latency_median_plus_30pct", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		s.Candidate.LatencyMs = round(s.Before.LatencyMs*1.3, 1)
+	}},
+	{"log_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		s.Candidate.LogErrorRate = round(math.Max(0.05, 5*s.Before.LogErrorRate), 4)
+	}},
+	{"low_traffic", LabelHold, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, between(r, 0.05, 0.2))
+		s.Control.RPS = round(between(r, 0.2, 0.8), 2)
+		s.Before.RPS = s.Control.RPS
+		s.Candidate.ErrorRate = 0.3
+	}},
+}
+
+// Generate builds the corpus from the classes, deterministically.
+func Generate() []Scenario {
+	var out []Scenario
+	for ci, c := range classes {
+		r := rand.New(rand.NewPCG(uint64(ci)+1, 0x5eed))
+		for i := 0; i < c.count; i++ {
+			s := Scenario{ID: fmt.Sprintf("%s-%03d", c.name, i), Class: c.name, Label: c.label, Seed: r.Uint64() >> 11}
+			c.make(r, &s)
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+// Package scenario describes labelled deploy scenarios, generates the corpus
+// of them, and simulates their telemetry second by second as OTLP data, so
+// that detection can be measured the way it runs: through the processor, in
+// simulated time.
+package scenario
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Labels: what a correct detector concludes.
+const (
+	// LabelRegression: the release itself made things worse; it should be
+	// detected (and, in production, rolled back).
+	LabelRegression = "regression"
+	// LabelHealthy: nothing changed; any action is a false alarm.
+	LabelHealthy = "healthy"
+	// LabelExogenous: things got worse, but not because of the release; a
+	// notification is right, a rollback is a false action.
+	LabelExogenous = "exogenous"
+	// LabelHold: too little traffic to decide; anything but hold is a guess.
+	LabelHold = "hold"
+)
+
+// Traffic is one version's (or the rest of the environment's) behaviour.
+type Traffic struct {
+	// RPS is requests per second.
+	RPS float64 `json:"rps"`
+	// ErrorRate is the share of requests that fail with HTTP 503.
+	ErrorRate float64 `json:"error_rate"`
+	// LatencyMs is the median latency; LatencySigma the log-normal spread.
+	LatencyMs    float64 `json:"latency_ms"`
+	LatencySigma float64 `json:"latency_sigma"`
+	// TailShare of requests are TailFactor times slower (tail-only
+	// regressions).
+	TailShare  float64 `json:"tail_share,omitempty"`
+	TailFactor float64 `json:"tail_factor,omitempty"`
+	// LogsPerRequest log records are written per request, LogErrorRate of
+	// them at severity ERROR.
+	LogsPerRequest float64 `json:"logs_per_request,omitempty"`
+	LogErrorRate   float64 `json:"log_error_rate,omitempty"`
+	// Peer is a dependency called by PeerShare of requests; PeerErrorRate
+	// of the calls fail, and a failed call fails the request.
+	Peer          string  `json:"peer,omitempty"`
+	PeerShare     float64 `json:"peer_share,omitempty"`
+	PeerErrorRate float64 `json:"peer_error_rate,omitempty"`
+	// Burstiness is the coefficient of variation of a per-second factor on
+	// the error rate: noisy baselines.
+	Burstiness float64 `json:"burstiness,omitempty"`
+	// DriftPerMinute multiplies the error rate by (1 + drift) every minute:
+	// a slow drift.
+	DriftPerMinute float64 `json:"drift_per_minute,omitempty"`
+}
+
+// Scenario is one labelled deploy.
+type Scenario struct {
+	ID    string `json:"id"`
+	Class string `json:"class"`
+	Label string `json:"label"`
+	// Strategy is canary (the previous version keeps serving next to the
+	// candidate) or all_at_once (it stops at the deploy).
+	Strategy string `json:"strategy"`
+	Seed     uint64 `json:"seed"`
+	// Before is the previous version before the deploy; Control the
+	// previous version after it (canary only); Candidate the new version;
+	// Others the rest of the environment.
+	Before    Traffic `json:"before"`
+	Control   Traffic `json:"control,omitempty"`
+	Candidate Traffic `json:"candidate"`
+	Others    Traffic `json:"others"`
+	// BeforeSeconds of history precede the deploy; AfterSeconds follow it.
+	BeforeSeconds int `json:"before_seconds"`
+	AfterSeconds  int `json:"after_seconds"`
+}
+
+// Load reads a corpus: one scenario per line.
+func Load(path string) ([]Scenario, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Scenario
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var s Scenario
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+// Encode renders a corpus, one scenario per line.
+func Encode(scenarios []Scenario) ([]byte, error) {
+	var b bytes.Buffer
+	for _, s := range scenarios {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), nil
+}
