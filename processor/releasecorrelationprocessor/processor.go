@@ -83,7 +83,7 @@ func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces
 			if now.IsZero() {
 				now = p.det.Now()
 			}
-			a.RecordSpans(p.det.Classifier(), rs.ScopeSpans(), now)
+			a.RecordSpans(p.det.Classifier(), attrs, rs.ScopeSpans(), now)
 		}
 	}
 	return td, nil
@@ -91,10 +91,20 @@ func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces
 
 func (p *correlationProcessor) processMetrics(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	rms := md.ResourceMetrics()
+	var now time.Time
 	for i := 0; i < rms.Len(); i++ {
-		attrs := rms.At(i).Resource().Attributes()
-		if m, ok := p.stamper.Match(attrs); ok {
-			p.stamper.Apply(attrs, m, p.metrics)
+		rm := rms.At(i)
+		attrs := rm.Resource().Attributes()
+		m, ok := p.stamper.Match(attrs)
+		if !ok {
+			continue
+		}
+		p.stamper.Apply(attrs, m, p.metrics)
+		if a := p.arm(m); a != nil {
+			if now.IsZero() {
+				now = p.det.Now()
+			}
+			a.RecordMetrics(p.det.Classifier(), p.det.KPIs(), rm.ScopeMetrics(), now)
 		}
 	}
 	return md, nil

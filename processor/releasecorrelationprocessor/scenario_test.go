@@ -16,6 +16,7 @@ import (
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/scenario"
 )
 
@@ -73,6 +74,7 @@ func runScenario(t testing.TB, s scenario.Scenario) scenarioResult {
 	clk := &manualClock{now: scenario.Start}
 	cfg := createDefaultConfig().(*Config)
 	cfg.clock = clk
+	cfg.Detection.KPIs = []detect.KPIConfig{{Name: "orders", Metric: "orders.completed", Bad: "lower"}}
 	res := scenarioResult{s: s, actions: map[release.Action]time.Duration{}, causes: map[release.Cause]bool{}}
 	sim := scenario.NewSim(s)
 	var mu sync.Mutex
@@ -95,9 +97,12 @@ func runScenario(t testing.TB, s scenario.Scenario) scenarioResult {
 	require.NoError(t, err)
 	lp, err := NewFactory().CreateLogs(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
+	mp, err := NewFactory().CreateMetrics(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
 	record(t, st, sim.History()...)
 	require.NoError(t, tp.Start(ctx, h))
 	require.NoError(t, lp.Start(ctx, h))
+	require.NoError(t, mp.Start(ctx, h))
 	shared.Lock()
 	det := shared.m[cfg].det
 	shared.Unlock()
@@ -105,9 +110,10 @@ func runScenario(t testing.TB, s scenario.Scenario) scenarioResult {
 		if sec == s.BeforeSeconds {
 			record(t, st, sim.Deploy())
 		}
-		td, ld, _ := sim.Step()
+		td, ld, md, _ := sim.Step()
 		require.NoError(t, tp.ConsumeTraces(ctx, td))
 		require.NoError(t, lp.ConsumeLogs(ctx, ld))
+		require.NoError(t, mp.ConsumeMetrics(ctx, md))
 		clk.advance(time.Second)
 		det.Tick()
 		mu.Lock()
@@ -119,6 +125,7 @@ func runScenario(t testing.TB, s scenario.Scenario) scenarioResult {
 	}
 	require.NoError(t, tp.Shutdown(ctx))
 	require.NoError(t, lp.Shutdown(ctx))
+	require.NoError(t, mp.Shutdown(ctx))
 	return res
 }
 
@@ -225,7 +232,7 @@ func TestScenarioCorpus(t *testing.T) {
 
 	require.GreaterOrEqual(t, nullScenarios, 200, "the corpus holds at least 200 healthy and exogenous scenarios")
 	require.Zero(t, falseRollbacks, "no false rollback across %d healthy and exogenous scenarios", nullScenarios)
-	for _, c := range []string{"errors_1_to_2pct", "latency_p95_plus_30pct"} {
+	for _, c := range []string{"errors_1_to_2pct", "latency_p95_plus_30pct", "kpi_drop", "metrics_only_errors"} {
 		r := rows[c]
 		require.GreaterOrEqualf(t, float64(r.detected)/float64(r.n), 0.95, "%s: %d of %d detected", c, r.detected, r.n)
 	}

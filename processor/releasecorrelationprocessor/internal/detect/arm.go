@@ -18,10 +18,14 @@ type ArmKey struct {
 	Version string
 }
 
+// MaxKPIs bounds the configured business KPIs.
+const MaxKPIs = 8
+
 // counts are the per-slice tallies of an arm.
 type counts struct {
 	requests, failures float64
 	logs, logErrors    float64
+	kpi                [MaxKPIs]float64
 }
 
 func (c *counts) add(o counts) {
@@ -29,6 +33,9 @@ func (c *counts) add(o counts) {
 	c.failures += o.failures
 	c.logs += o.logs
 	c.logErrors += o.logErrors
+	for i := range c.kpi {
+		c.kpi[i] += o.kpi[i]
+	}
 }
 
 // coarseSlot is a baseline slot: counts over coarseSlotWidth.
@@ -41,7 +48,17 @@ const (
 	coarseSlotWidth = 10 * time.Second
 	maxExemplars    = 5
 	maxPeers        = 32
+	// maxStreams bounds the cumulative metric streams remembered per arm.
+	maxStreams = 256
+	// maxSliceValues bounds the values tracked per breakdown dimension.
+	maxSliceValues = 32
+	// spanSourceMemory: an arm that had spans this recently takes its
+	// requests from spans, not from http.server.request.duration.
+	spanSourceMemory = time.Minute
 )
+
+// sliceStat counts one breakdown value's requests and failures.
+type sliceStat struct{ requests, failures float64 }
 
 // peerStat counts client calls to one dependency.
 type peerStat struct{ calls, failures float64 }
@@ -60,6 +77,13 @@ type Arm struct {
 	exemplars [maxExemplars]pcommon.TraceID
 	nExemplar int
 	lastSeen  time.Time
+	lastSpans time.Time
+	// streams holds the last value of cumulative metric streams, by a hash
+	// of their identity, to turn them into deltas.
+	streams map[uint64]*stream
+	// slices counts requests by breakdown dimension and value,
+	// cumulatively.
+	slices map[string]map[string]*sliceStat
 
 	// Owned by the detector's evaluation goroutine.
 	last     counts
@@ -80,6 +104,8 @@ func newArm(k ArmKey, baselineWindow time.Duration) *Arm {
 type SpanClassifier struct {
 	// ServerErrorMin is the lowest HTTP status counted as a failure (500).
 	ServerErrorMin int64
+	// Breakdown are the dimensions requests are also counted by.
+	Breakdown []string
 }
 
 func intAttr(attrs pcommon.Map, name string) (int64, bool) {
@@ -121,8 +147,9 @@ func peerOf(attrs pcommon.Map) string {
 
 // RecordSpans tallies one resource's spans: server and consumer spans are
 // requests (failed or not, with their latency); client spans are calls to
-// dependencies.
-func (a *Arm) RecordSpans(c SpanClassifier, sss ptrace.ScopeSpansSlice, now time.Time) {
+// dependencies. Breakdown dimensions are read from the span, else from the
+// resource.
+func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.ScopeSpansSlice, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastSeen = now
@@ -132,18 +159,80 @@ func (a *Arm) RecordSpans(c SpanClassifier, sss ptrace.ScopeSpansSlice, now time
 			sp := spans.At(j)
 			switch sp.Kind() {
 			case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+				a.lastSpans = now
 				a.cur.requests++
-				if c.failed(sp) {
+				failed := c.failed(sp)
+				if failed {
 					a.cur.failures++
 					a.exemplars[a.nExemplar%maxExemplars] = sp.TraceID()
 					a.nExemplar++
 				}
 				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
+				for _, dim := range c.Breakdown {
+					a.countSlice(dim, sliceValue(sp.Attributes(), resource, dim), failed)
+				}
 			case ptrace.SpanKindClient, ptrace.SpanKindProducer:
 				a.recordCall(sp, c)
 			}
 		}
 	}
+}
+
+func sliceValue(span, resource pcommon.Map, dim string) string {
+	for _, m := range []pcommon.Map{span, resource} {
+		if v, ok := m.Get(dim); ok {
+			return v.AsString()
+		}
+	}
+	return ""
+}
+
+// countSlice counts a request for a breakdown value; values beyond the cap
+// are counted under "other".
+func (a *Arm) countSlice(dim, value string, failed bool) {
+	if value == "" {
+		return
+	}
+	if a.slices == nil {
+		a.slices = map[string]map[string]*sliceStat{}
+	}
+	vals := a.slices[dim]
+	if vals == nil {
+		vals = map[string]*sliceStat{}
+		a.slices[dim] = vals
+	}
+	st, ok := vals[value]
+	if !ok {
+		if len(vals) >= maxSliceValues {
+			value = "other"
+			if st, ok = vals[value]; !ok {
+				st = &sliceStat{}
+				vals[value] = st
+			}
+		} else {
+			st = &sliceStat{}
+			vals[value] = st
+		}
+	}
+	st.requests++
+	if failed {
+		st.failures++
+	}
+}
+
+// sliceSnapshot copies the cumulative breakdown counts.
+func (a *Arm) sliceSnapshot() map[string]map[string]sliceStat {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]map[string]sliceStat, len(a.slices))
+	for dim, vals := range a.slices {
+		m := make(map[string]sliceStat, len(vals))
+		for v, st := range vals {
+			m[v] = *st
+		}
+		out[dim] = m
+	}
+	return out
 }
 
 func (a *Arm) recordCall(sp ptrace.Span, c SpanClassifier) {

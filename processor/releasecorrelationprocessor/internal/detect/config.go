@@ -45,11 +45,31 @@ type Config struct {
 	// MaxArms caps tracked (service, environment, scope, version) series;
 	// the least recently seen is evicted.
 	MaxArms int `mapstructure:"max_arms"`
+	// KPIs are business metrics compared per request between versions.
+	KPIs []KPIConfig `mapstructure:"kpis"`
+	// Breakdown are span (or resource) attributes requests are also counted
+	// by, so that a decision names the slices that regressed most (e.g.
+	// http.route, cloud.region, a user segment).
+	Breakdown []string `mapstructure:"breakdown"`
 	// Policy maps verdicts to actions; the first matching rule wins. Empty
 	// means DefaultPolicy. (List defaults are applied at start, not in the
 	// default config, because configured lists would otherwise be merged
 	// into them element by element.)
 	Policy []PolicyRule `mapstructure:"policy"`
+}
+
+// KPIConfig configures one business KPI.
+type KPIConfig struct {
+	// Name names the signal in decisions ("kpi:<name>").
+	Name string `mapstructure:"name"`
+	// Metric is the metric's name: a sum (delta or cumulative) or a gauge
+	// of counts.
+	Metric string `mapstructure:"metric"`
+	// Attributes filter the metric's data points; all must match.
+	Attributes map[string]string `mapstructure:"attributes"`
+	// Bad is the direction that hurts: "lower" (orders, sign-ups) or
+	// "higher" (payment declines).
+	Bad string `mapstructure:"bad"`
 }
 
 // DefaultConfig is the default detection configuration.
@@ -72,6 +92,15 @@ func DefaultConfig() Config {
 
 // DefaultLatencyQuantiles are tested when none are configured.
 var DefaultLatencyQuantiles = []float64{0.5, 0.95}
+
+// kpis converts the configured KPIs.
+func (c Config) kpis() []KPI {
+	out := make([]KPI, len(c.KPIs))
+	for i, k := range c.KPIs {
+		out[i] = KPI{Name: k.Name, Metric: k.Metric, Attributes: k.Attributes, LowerIsBad: k.Bad == "lower"}
+	}
+	return out
+}
 
 // withListDefaults fills the lists left empty.
 func (c Config) withListDefaults() Config {
@@ -118,6 +147,21 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxArms < 1 {
 		errs = append(errs, fmt.Errorf("detection::max_arms: must be at least 1 (got %d)", c.MaxArms))
+	}
+	if len(c.KPIs) > MaxKPIs {
+		errs = append(errs, fmt.Errorf("detection::kpis: at most %d are supported (got %d)", MaxKPIs, len(c.KPIs)))
+	}
+	seen := map[string]bool{}
+	for i, k := range c.KPIs {
+		switch {
+		case k.Name == "" || k.Metric == "":
+			errs = append(errs, fmt.Errorf("detection::kpis[%d]: name and metric are required", i))
+		case k.Bad != "lower" && k.Bad != "higher":
+			errs = append(errs, fmt.Errorf("detection::kpis[%d]: bad: %q is not lower or higher", i, k.Bad))
+		case seen[k.Name]:
+			errs = append(errs, fmt.Errorf("detection::kpis[%d]: name %q is used twice", i, k.Name))
+		}
+		seen[k.Name] = true
 	}
 	for i, r := range c.Policy {
 		if err := r.validate(); err != nil {

@@ -32,6 +32,7 @@ type Detector struct {
 	cfg        Config
 	clock      Clock
 	classifier SpanClassifier
+	kpis       []KPI
 	publish    func(*release.Decision)
 
 	armsMu sync.RWMutex
@@ -49,7 +50,8 @@ func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
 	cfg = cfg.withListDefaults()
 	return &Detector{
 		cfg: cfg, clock: clock, publish: publish,
-		classifier: SpanClassifier{ServerErrorMin: int64(cfg.ServerErrorStatus)},
+		classifier: SpanClassifier{ServerErrorMin: int64(cfg.ServerErrorStatus), Breakdown: cfg.Breakdown},
+		kpis:       cfg.kpis(),
 		arms:       map[ArmKey]*Arm{},
 		evals:      map[string]*evaluation{},
 	}
@@ -57,6 +59,9 @@ func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
 
 // Classifier is the span classification in force.
 func (d *Detector) Classifier() SpanClassifier { return d.classifier }
+
+// KPIs are the configured business KPIs.
+func (d *Detector) KPIs() []KPI { return d.kpis }
 
 // Now is the detector's clock.
 func (d *Detector) Now() time.Time { return d.clock.Now() }
@@ -169,6 +174,10 @@ func (d *Detector) OnRelease(r *release.Release) {
 	d.armsMu.RLock()
 	if a := d.arms[cand]; a != nil {
 		ev.peersCand = a.peerSnapshot()
+		ev.slicesCand = a.sliceSnapshot()
+	}
+	if a := d.arms[ctrl]; a != nil {
+		ev.slicesCtrl = a.sliceSnapshot()
 	}
 	d.armsMu.RUnlock()
 	d.evals[r.ID] = ev
@@ -267,7 +276,7 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release
 		return nil, false
 	}
 	if ev.mode == modeUndecided {
-		ev.setup(&d.cfg, ctrl)
+		ev.setup(&d.cfg, d.kpis, ctrl)
 		return nil, false
 	}
 	if cand != nil {

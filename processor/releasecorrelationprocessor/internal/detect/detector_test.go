@@ -114,7 +114,7 @@ func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
 		})
 		for _, k := range keys {
 			if v := versions[k]; v.rps > 0 {
-				d.Arm(k).RecordSpans(cls, spans(r, v), clk.now)
+				d.Arm(k).RecordSpans(cls, pcommon.NewMap(), spans(r, v), clk.now)
 			}
 		}
 		clk.now = clk.now.Add(time.Second)

@@ -53,6 +53,10 @@ type test interface {
 // signalState is one signal of one evaluation.
 type signalState struct {
 	name string
+	// lowerIsBad marks KPIs whose drop is the regression.
+	lowerIsBad bool
+	// kpi is the KPI's index (KPI signals only).
+	kpi int
 	// threshold is the latency bucket whose exceedance is counted (latency
 	// signals only).
 	threshold    int
@@ -82,6 +86,9 @@ type evaluation struct {
 	envTest   *sequential.BaselineTest
 	peersCand map[string]peerStat
 	peersCtrl map[string]peerStat
+	// slicesCand/slicesCtrl are the breakdown counts at the start.
+	slicesCand map[string]map[string]sliceStat
+	slicesCtrl map[string]map[string]sliceStat
 	signals   []*signalState
 
 	pending   release.Verdict
@@ -129,29 +136,32 @@ func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envH
 
 // events returns the signal's events and exposure in an arm's last slice.
 func (s *signalState) events(a *Arm) (float64, float64) {
-	switch s.name {
-	case SignalErrorRate:
+	switch {
+	case s.name == SignalErrorRate:
 		return a.last.failures, a.last.requests
-	case SignalLogErrorRate:
+	case s.name == SignalLogErrorRate:
 		return a.last.logErrors, a.last.logs
+	case s.kpi >= 0:
+		return a.last.kpi[s.kpi], a.last.requests
 	}
 	return float64(a.lastHist.Above(s.threshold)), a.last.requests
 }
 
 // baselineEvents returns the signal's events and exposure in a baseline.
 func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) {
-	switch s.name {
-	case SignalErrorRate:
+	switch {
+	case s.name == SignalErrorRate:
 		return c.failures, c.requests
-	case SignalLogErrorRate:
+	case s.name == SignalLogErrorRate:
 		return c.logErrors, c.logs
+	case s.kpi >= 0:
+		return c.kpi[s.kpi], c.requests
 	}
 	return float64(h.Above(s.threshold)), float64(h.Total())
 }
 
 // setup chooses the comparison at the end of warm-up and builds the tests.
-func (ev *evaluation) setup(cfg *Config, ctrl *Arm) {
-	rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm) {
 	ev.mode = modeBaseline
 	if ev.ctrl.Version != "" && ctrl != nil && ev.ctrlWarm > 0 {
 		ev.mode = modeConcurrent
@@ -165,20 +175,20 @@ func (ev *evaluation) setup(cfg *Config, ctrl *Arm) {
 	} else {
 		ref = ev.prevHist
 	}
-	names := []string{SignalErrorRate}
-	thresholds := []int{0}
+	signals := []*signalState{{name: SignalErrorRate, kpi: -1}}
 	for _, q := range cfg.LatencyQuantiles {
 		if b := ref.QuantileBucket(q); b >= 0 {
-			names = append(names, latencySignal(q))
-			thresholds = append(thresholds, b)
+			signals = append(signals, &signalState{name: latencySignal(q), kpi: -1, threshold: b, thresholdDur: lowerBound(b + 1)})
 		}
 	}
-	names = append(names, SignalLogErrorRate)
-	thresholds = append(thresholds, 0)
-	for i, name := range names {
-		s := &signalState{name: name, threshold: thresholds[i]}
-		if name != SignalErrorRate && name != SignalLogErrorRate {
-			s.thresholdDur = lowerBound(s.threshold + 1)
+	signals = append(signals, &signalState{name: SignalLogErrorRate, kpi: -1})
+	for i, k := range kpis {
+		signals = append(signals, &signalState{name: "kpi:" + k.Name, kpi: i, lowerIsBad: k.LowerIsBad})
+	}
+	for _, s := range signals {
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		if s.lowerIsBad {
+			rc.Direction = sequential.Lower
 		}
 		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
 		if ev.mode == modeConcurrent {
@@ -193,6 +203,7 @@ func (ev *evaluation) setup(cfg *Config, ctrl *Arm) {
 		ev.signals = append(ev.signals, s)
 	}
 	if ev.mode == modeBaseline && ev.envBase.requests > 0 {
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
 		ev.envTest = sequential.NewBaselineTest(rc, ev.envBase.failures, ev.envBase.requests)
 	}
 }
@@ -232,12 +243,17 @@ func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdic
 			Confidence: round(conf), Samples: release.Samples{Control: int64(s.ctrlSamples), Candidate: int64(s.candSamples)},
 			Window: window,
 		}
-		material := ratio >= 1+cfg.MinRelativeEffect && candRate-ctrlRate >= cfg.MinAbsoluteEffect
+		worse := candRate - ctrlRate
+		if s.lowerIsBad {
+			worse = -worse
+		}
+		material := ratio >= 1+cfg.MinRelativeEffect && worse >= cfg.MinAbsoluteEffect
 		if material && conf > bestConf {
 			bestConf, v.worst = conf, s
 		}
 		if s.name == SignalErrorRate && cand != nil {
 			e.Exemplars = cand.Exemplars()
+			e.Slices = ev.worstSlices(cand, ctrl)
 		}
 		v.evidence = append(v.evidence, e)
 		healthyConf = math.Min(healthyConf, hconf)
@@ -345,6 +361,53 @@ func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// worstSlices names the breakdown values where the candidate's failures
+// most exceed what the control's failure rate in the same slice predicts
+// (at most five, across dimensions). A slice holding nearly all of the
+// candidate's requests says nothing about who is hurt and is left out.
+func (ev *evaluation) worstSlices(cand, ctrl *Arm) []release.Slice {
+	if cand == nil || ev.mode != modeConcurrent || ctrl == nil {
+		return nil
+	}
+	cs, os := cand.sliceSnapshot(), ctrl.sliceSnapshot()
+	type scored struct {
+		release.Slice
+		excess float64
+	}
+	var list []scored
+	for dim, vals := range cs {
+		var total float64
+		for v, c := range vals {
+			total += c.requests - ev.slicesCand[dim][v].requests
+		}
+		for v, c := range vals {
+			c.requests -= ev.slicesCand[dim][v].requests
+			c.failures -= ev.slicesCand[dim][v].failures
+			o := os[dim][v]
+			o.requests -= ev.slicesCtrl[dim][v].requests
+			o.failures -= ev.slicesCtrl[dim][v].failures
+			if c.requests <= 0 || o.requests <= 0 || c.requests >= 0.95*total {
+				continue
+			}
+			cr, or := c.failures/c.requests, o.failures/o.requests
+			if excess := c.failures - c.requests*or; excess > 0 {
+				list = append(list, scored{release.Slice{Dimension: dim, Value: v, Control: round(or), Candidate: round(cr)}, excess})
+			}
+		}
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].excess != list[j].excess {
+			return list[i].excess > list[j].excess
+		}
+		return list[i].Dimension+list[i].Value < list[j].Dimension+list[j].Value
+	})
+	var out []release.Slice
+	for i := 0; i < len(list) && i < 5; i++ {
+		out = append(out, list[i].Slice)
+	}
+	return out
 }
 
 // adjust applies a Bonferroni correction for m signals tested together.

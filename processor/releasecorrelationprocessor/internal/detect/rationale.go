@@ -28,6 +28,12 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s over %s (%d vs %d samples); %s confident it is worse.", who, what, span,
 			int64(s.candSamples), int64(s.ctrlSamples), confidencePct(v.confidence))
+		for _, e := range v.evidence {
+			if e.Signal == s.name && len(e.Slices) > 0 {
+				sl := e.Slices[0]
+				fmt.Fprintf(&b, " Most affected: %s=%s (%s vs %s).", sl.Dimension, sl.Value, pct(sl.Candidate), pct(sl.Control))
+			}
+		}
 		switch v.cause {
 		case release.CauseExogenous:
 			fmt.Fprintf(&b, " Not the release's own fault: %s.", v.causeNote)
@@ -63,11 +69,13 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 
 // describe says what a signal shows, in words.
 func describe(s *signalState, cand, ctrl float64, against string) string {
-	switch s.name {
-	case SignalErrorRate:
+	switch {
+	case s.name == SignalErrorRate:
 		return fmt.Sprintf("fails %s of requests vs %s for %s", pct(cand), pct(ctrl), against)
-	case SignalLogErrorRate:
+	case s.name == SignalLogErrorRate:
 		return fmt.Sprintf("logs errors in %s of records vs %s for %s", pct(cand), pct(ctrl), against)
+	case s.kpi >= 0:
+		return fmt.Sprintf("has %s at %.4g per request vs %.4g for %s", strings.TrimPrefix(s.name, "kpi:"), cand, ctrl, against)
 	}
 	return fmt.Sprintf("answers %s of requests slower than %s (%s's %s) vs %s for %s",
 		pct(cand), s.thresholdDur.Round(time.Millisecond), against, strings.TrimPrefix(s.name, "latency_"), pct(ctrl), against)

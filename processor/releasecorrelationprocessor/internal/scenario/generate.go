@@ -119,6 +119,22 @@ var classes = []class{
 		canary(r, s, 20)
 		s.Candidate.LogErrorRate = round(math.Max(0.05, 5*s.Before.LogErrorRate), 4)
 	}},
+	{"kpi_drop", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		// Orders per request fall by 30%; errors and latency are unchanged.
+		canary(r, s, 20)
+		o := round(between(r, 0.1, 0.3), 3)
+		s.Before.OrdersPerRequest, s.Control.OrdersPerRequest = o, o
+		s.Candidate.OrdersPerRequest = round(0.7*o, 4)
+		s.AfterSeconds = 600
+	}},
+	{"metrics_only_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		// No spans: http.server.request.duration carries the failures.
+		canary(r, s, 20)
+		for _, t := range []*Traffic{&s.Before, &s.Control, &s.Candidate} {
+			t.MetricsOnly = true
+		}
+		s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.01, 0.05
+	}},
 	{"low_traffic", LabelHold, 20, func(r *rand.Rand, s *Scenario) {
 		canary(r, s, between(r, 0.05, 0.2))
 		s.Control.RPS = round(between(r, 0.2, 0.8), 2)

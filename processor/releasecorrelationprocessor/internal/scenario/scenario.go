@@ -54,6 +54,12 @@ type Traffic struct {
 	// DriftPerMinute multiplies the error rate by (1 + drift) every minute:
 	// a slow drift.
 	DriftPerMinute float64 `json:"drift_per_minute,omitempty"`
+	// OrdersPerRequest is a business KPI: the cumulative counter
+	// orders.completed grows by this much per request.
+	OrdersPerRequest float64 `json:"orders_per_request,omitempty"`
+	// MetricsOnly services send no spans: requests, failures and latency
+	// arrive as a cumulative http.server.request.duration histogram.
+	MetricsOnly bool `json:"metrics_only,omitempty"`
 }
 
 // Scenario is one labelled deploy.

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -32,11 +33,27 @@ type Sim struct {
 	s   Scenario
 	r   *rand.Rand
 	sec int
+	md  pmetric.Metrics
+	// cumulative metric state per service version.
+	orders map[string]float64
+	http   map[string]*httpCumulative
 }
+
+// httpCumulative is a version's cumulative http.server.request.duration,
+// per status code.
+type httpCumulative struct {
+	count   map[int64]uint64
+	sum     map[int64]float64
+	buckets map[int64][]uint64
+}
+
+// HTTPBounds are the explicit bounds (seconds) of the simulated
+// http.server.request.duration, those the semantic convention advises.
+var HTTPBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
 // NewSim starts a simulation.
 func NewSim(s Scenario) *Sim {
-	return &Sim{s: s, r: rand.New(rand.NewPCG(s.Seed, uint64(len(s.ID))))}
+	return &Sim{s: s, r: rand.New(rand.NewPCG(s.Seed, uint64(len(s.ID)))), orders: map[string]float64{}, http: map[string]*httpCumulative{}}
 }
 
 // Seconds is the simulation's length.
@@ -81,8 +98,9 @@ func (sim *Sim) Deploy() release.Event {
 
 // Step returns the telemetry of the next second, and whether it is at or
 // after the deploy.
-func (sim *Sim) Step() (ptrace.Traces, plog.Logs, bool) {
-	td, ld := ptrace.NewTraces(), plog.NewLogs()
+func (sim *Sim) Step() (ptrace.Traces, plog.Logs, pmetric.Metrics, bool) {
+	td, ld, md := ptrace.NewTraces(), plog.NewLogs(), pmetric.NewMetrics()
+	sim.md = md
 	after := sim.sec >= sim.s.BeforeSeconds
 	minute := float64(sim.sec) / 60
 	now := sim.Now()
@@ -96,7 +114,7 @@ func (sim *Sim) Step() (ptrace.Traces, plog.Logs, bool) {
 	}
 	sim.emit(td, ld, OtherService, "v7.0.0", sim.s.Others, minute, now)
 	sim.sec++
-	return td, ld, after
+	return td, ld, md, after
 }
 
 func (sim *Sim) poisson(mean float64) int {
@@ -131,10 +149,31 @@ func (sim *Sim) emit(td ptrace.Traces, ld plog.Logs, service, version string, t 
 	}
 	errorRate = math.Min(errorRate, 1)
 
+	end := pcommon.NewTimestampFromTime(now)
+	key := service + "@" + version
+	if t.OrdersPerRequest > 0 {
+		sim.orders[key] += float64(sim.poisson(float64(n) * t.OrdersPerRequest))
+		rm := sim.md.ResourceMetrics().AppendEmpty()
+		setResource(rm.Resource().Attributes(), service, version)
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("orders.completed")
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := sum.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(Start))
+		dp.SetTimestamp(end)
+		dp.SetDoubleValue(sim.orders[key])
+	}
+	if t.MetricsOnly {
+		sim.emitHTTPMetrics(key, service, version, t, n, errorRate, end)
+		sim.emitLogs(ld, service, version, t, n, end)
+		return
+	}
+
 	rs := td.ResourceSpans().AppendEmpty()
 	setResource(rs.Resource().Attributes(), service, version)
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
-	end := pcommon.NewTimestampFromTime(now)
 	for i := 0; i < n; i++ {
 		sp := spans.AppendEmpty()
 		sp.SetKind(ptrace.SpanKindServer)
@@ -142,10 +181,7 @@ func (sim *Sim) emit(td ptrace.Traces, ld plog.Logs, service, version string, t 
 		tid[0], tid[1], tid[2], tid[3] = byte(sim.sec>>8), byte(sim.sec), byte(i>>8), byte(i)
 		tid[15] = byte(sim.r.IntN(256))
 		sp.SetTraceID(tid)
-		ms := t.LatencyMs * math.Exp(t.LatencySigma*sim.r.NormFloat64())
-		if t.TailShare > 0 && sim.r.Float64() < t.TailShare {
-			ms *= t.TailFactor
-		}
+		ms := sim.latency(t)
 		sp.SetStartTimestamp(end - pcommon.Timestamp(ms*1e6))
 		sp.SetEndTimestamp(end)
 		failed := sim.r.Float64() < errorRate
@@ -165,7 +201,69 @@ func (sim *Sim) emit(td ptrace.Traces, ld plog.Logs, service, version string, t 
 		}
 		sp.Attributes().PutInt("http.response.status_code", code)
 	}
+	sim.emitLogs(ld, service, version, t, n, end)
+}
 
+func (sim *Sim) latency(t Traffic) float64 {
+	ms := t.LatencyMs * math.Exp(t.LatencySigma*sim.r.NormFloat64())
+	if t.TailShare > 0 && sim.r.Float64() < t.TailShare {
+		ms *= t.TailFactor
+	}
+	return ms
+}
+
+// emitHTTPMetrics adds a version's cumulative http.server.request.duration
+// points, one per status code.
+func (sim *Sim) emitHTTPMetrics(key, service, version string, t Traffic, n int, errorRate float64, end pcommon.Timestamp) {
+	c := sim.http[key]
+	if c == nil {
+		c = &httpCumulative{count: map[int64]uint64{}, sum: map[int64]float64{}, buckets: map[int64][]uint64{}}
+		sim.http[key] = c
+	}
+	for i := 0; i < n; i++ {
+		code := int64(200)
+		if sim.r.Float64() < errorRate {
+			code = 503
+		}
+		sec := sim.latency(t) / 1000
+		if c.buckets[code] == nil {
+			c.buckets[code] = make([]uint64, len(HTTPBounds)+1)
+		}
+		b := len(HTTPBounds)
+		for j, bound := range HTTPBounds {
+			if sec <= bound {
+				b = j
+				break
+			}
+		}
+		c.buckets[code][b]++
+		c.count[code]++
+		c.sum[code] += sec
+	}
+	rm := sim.md.ResourceMetrics().AppendEmpty()
+	setResource(rm.Resource().Attributes(), service, version)
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("http.server.request.duration")
+	m.SetUnit("s")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for _, code := range []int64{200, 503} {
+		if c.count[code] == 0 {
+			continue
+		}
+		dp := h.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(Start))
+		dp.SetTimestamp(end)
+		dp.Attributes().PutInt("http.response.status_code", code)
+		dp.SetCount(c.count[code])
+		dp.SetSum(c.sum[code])
+		dp.ExplicitBounds().FromRaw(HTTPBounds)
+		dp.BucketCounts().FromRaw(c.buckets[code])
+	}
+}
+
+// emitLogs adds a version's log records for n requests.
+func (sim *Sim) emitLogs(ld plog.Logs, service, version string, t Traffic, n int, end pcommon.Timestamp) {
 	if t.LogsPerRequest > 0 {
 		nl := sim.poisson(float64(n) * t.LogsPerRequest)
 		if nl == 0 {
