@@ -1,9 +1,10 @@
 package releasestoreextension
 
 import (
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
+
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -34,29 +35,9 @@ var (
 	checkoutKey = release.ServiceKey{Namespace: "shop", Name: "checkout", Environment: "production"}
 )
 
-// testHost is a component.Host whose extensions the test chooses.
-type testHost struct {
-	exts map[component.ID]component.Component
-}
+func newHost(exts map[component.ID]component.Component) *testhost.Host { return testhost.New(exts) }
 
-func (h *testHost) GetExtensions() map[component.ID]component.Component { return h.exts }
-
-func newHost(exts map[component.ID]component.Component) *testHost {
-	if exts == nil {
-		exts = map[component.ID]component.Component{}
-	}
-	return &testHost{exts: exts}
-}
-
-// freeEndpoint returns a loopback address no one listens on right now.
-func freeEndpoint(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
+func freeEndpoint(t testing.TB) string { return testhost.FreeEndpoint(t) }
 
 // spyStorage wraps a storage extension and keeps the clients it hands out,
 // so that a test can pull storage away from under a store (a crash).
@@ -171,7 +152,7 @@ func (f *fakeStorage) GetClient(context.Context, component.Kind, component.ID, s
 
 // env is what a test store runs with.
 type env struct {
-	host *testHost
+	host *testhost.Host
 	tel  *componenttest.Telemetry
 	// logger defaults to a nop logger.
 	logger *zap.Logger

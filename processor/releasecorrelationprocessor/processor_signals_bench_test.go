@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -75,7 +76,7 @@ func benchMetrics() pmetric.Metrics {
 	return md
 }
 
-func resourceProcessorConfig(b *testing.B, f interface{ CreateDefaultConfig() component.Config }) component.Config {
+func resourceProcessorConfig(b *testing.B, f processor.Factory) component.Config {
 	cfg := f.CreateDefaultConfig()
 	var actions []any
 	for _, a := range stampedAttributes {
@@ -103,19 +104,20 @@ func perItem(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchResources*benchSpansPerResource), "ns/item")
 }
 
-// BenchmarkConsumeLogs: 10 resources x 100 log records, in one run with the
-// stock resource processor.
-func BenchmarkConsumeLogs(b *testing.B) {
+// benchSignal runs one signal's benchmark: the stock resource processor
+// upserting 7 attributes, then this processor stamping the same 7, with and
+// without detection, in one run. create builds a processor from a factory
+// and config; consume sends the batch.
+func benchSignal[P component.Component](b *testing.B, create func(f processor.Factory, cfg component.Config) (P, error), consume func(P) error) {
 	ctx := context.Background()
-	ld := benchLogs()
 	b.Run("resourceprocessor_upsert_7", func(b *testing.B) {
 		f := resourceprocessor.NewFactory()
-		p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), resourceProcessorConfig(b, f), consumertest.NewNop())
+		p, err := create(f, resourceProcessorConfig(b, f))
 		require.NoError(b, err)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			_ = p.ConsumeLogs(ctx, ld)
+			_ = consume(p)
 		}
 		perItem(b)
 	})
@@ -126,53 +128,35 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			cfg, h := releaseConfig(b, detection)
-			p, err := NewFactory().CreateLogs(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
+			p, err := create(NewFactory(), cfg)
 			require.NoError(b, err)
 			require.NoError(b, p.Start(ctx, h))
 			defer func() { require.NoError(b, p.Shutdown(ctx)) }()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				_ = p.ConsumeLogs(ctx, ld)
+				_ = consume(p)
 			}
 			perItem(b)
 		})
 	}
 }
 
-// BenchmarkConsumeMetrics: 10 resources x 100 data points, in one run with
-// the stock resource processor; with detection, one of the metrics is a KPI.
+// BenchmarkConsumeLogs: 10 resources x 100 log records.
+func BenchmarkConsumeLogs(b *testing.B) {
+	ctx := context.Background()
+	ld := benchLogs()
+	benchSignal(b, func(f processor.Factory, cfg component.Config) (processor.Logs, error) {
+		return f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	}, func(p processor.Logs) error { return p.ConsumeLogs(ctx, ld) })
+}
+
+// BenchmarkConsumeMetrics: 10 resources x 100 data points; with detection,
+// one of the metrics is a KPI.
 func BenchmarkConsumeMetrics(b *testing.B) {
 	ctx := context.Background()
 	md := benchMetrics()
-	b.Run("resourceprocessor_upsert_7", func(b *testing.B) {
-		f := resourceprocessor.NewFactory()
-		p, err := f.CreateMetrics(ctx, processortest.NewNopSettings(f.Type()), resourceProcessorConfig(b, f), consumertest.NewNop())
-		require.NoError(b, err)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			_ = p.ConsumeMetrics(ctx, md)
-		}
-		perItem(b)
-	})
-	for _, detection := range []bool{false, true} {
-		name := "releasecorrelation_stamp"
-		if detection {
-			name += "_and_detect"
-		}
-		b.Run(name, func(b *testing.B) {
-			cfg, h := releaseConfig(b, detection)
-			p, err := NewFactory().CreateMetrics(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
-			require.NoError(b, err)
-			require.NoError(b, p.Start(ctx, h))
-			defer func() { require.NoError(b, p.Shutdown(ctx)) }()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				_ = p.ConsumeMetrics(ctx, md)
-			}
-			perItem(b)
-		})
-	}
+	benchSignal(b, func(f processor.Factory, cfg component.Config) (processor.Metrics, error) {
+		return f.CreateMetrics(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	}, func(p processor.Metrics) error { return p.ConsumeMetrics(ctx, md) })
 }

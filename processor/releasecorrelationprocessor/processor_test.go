@@ -1,8 +1,9 @@
 package releasecorrelationprocessor
 
 import (
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
+
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -25,19 +26,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type host struct {
-	component.Host
-	exts map[component.ID]component.Component
-}
-
-func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testhost.FreeEndpoint(t) }
 
 // startStore runs a real in-memory release store.
 func startStore(t testing.TB) (releasestoreextension.Store, component.Host) {
@@ -50,7 +39,7 @@ func startStore(t testing.TB) (releasestoreextension.Store, component.Host) {
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(ctx, componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
-	return ext.(releasestoreextension.Store), host{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{component.NewID(f.Type()): ext}}
+	return ext.(releasestoreextension.Store), testhost.New(map[component.ID]component.Component{component.NewID(f.Type()): ext})
 }
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)

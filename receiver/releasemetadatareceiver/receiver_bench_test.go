@@ -1,6 +1,8 @@
 package releasemetadatareceiver
 
 import (
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -37,7 +39,7 @@ func startPersistentStore(b *testing.B) releasestoreextension.Store {
 	scfg.Storage = &fsID
 	st, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
 	require.NoError(b, err)
-	require.NoError(b, st.Start(ctx, host{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{fsID: fs}}))
+	require.NoError(b, st.Start(ctx, testhost.New(map[component.ID]component.Component{fsID: fs})))
 	b.Cleanup(func() { require.NoError(b, st.Shutdown(ctx)) })
 	return st.(releasestoreextension.Store)
 }

@@ -1,12 +1,13 @@
 package releasemetadatareceiver
 
 import (
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -30,25 +31,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// host hands extensions to components, as the collector service does.
-type host struct {
-	component.Host
-	exts map[component.ID]component.Component
-}
-
-func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
-
 // testNow is the receive time in tests: shortly after the events' times.
 var testNow = time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC)
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
+func freeAddr(t testing.TB) string { return testhost.FreeEndpoint(t) }
 
 // harness runs a receiver in front of a real, in-memory release store.
 type harness struct {
@@ -89,7 +75,7 @@ func startHarness(t testing.TB, mutate func(*Config), st releasestoreextension.S
 	rcv, err := NewFactory().CreateLogs(ctx, set, cfg, sink)
 	require.NoError(t, err)
 	rcv.(*metadataReceiver).now = func() time.Time { return testNow }
-	require.NoError(t, rcv.Start(ctx, host{Host: componenttest.NewNopHost(), exts: exts}))
+	require.NoError(t, rcv.Start(ctx, testhost.New(exts)))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(ctx)) })
 	return &harness{url: "http://" + cfg.NetAddr.Endpoint, sink: sink, store: st, tel: tel}
 }

@@ -89,7 +89,7 @@ type evaluation struct {
 	// slicesCand/slicesCtrl are the breakdown counts at the start.
 	slicesCand map[string]map[string]sliceStat
 	slicesCtrl map[string]map[string]sliceStat
-	signals   []*signalState
+	signals    []*signalState
 
 	pending   release.Verdict
 	pendingA  release.Action

@@ -123,16 +123,7 @@ func (t *BaselineTest) Rates() (cand, base float64) {
 	return cand, base
 }
 
-// Ratio is the observed ratio in the bad direction, continuity-corrected.
+// Ratio is the observed ratio in the bad direction; see ratio.
 func (t *BaselineTest) Ratio() float64 {
-	if t.CandExposure == 0 || t.BaselineExposure == 0 {
-		return 1
-	}
-	n := t.CandExposure + t.BaselineExposure
-	cand := (t.CandEvents + t.CandExposure/n) / t.CandExposure
-	base := (t.BaselineEvents + t.BaselineExposure/n) / t.BaselineExposure
-	if t.dir == Lower {
-		return base / cand
-	}
-	return cand / base
+	return ratio(t.dir, t.CandEvents, t.CandExposure, t.BaselineEvents, t.BaselineExposure)
 }

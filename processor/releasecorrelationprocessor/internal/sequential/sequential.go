@@ -180,18 +180,23 @@ func (t *RateTest) Rates() (cand, ctrl float64) {
 }
 
 // Ratio is the observed ratio of rates in the bad direction (candidate over
-// control for Higher, control over candidate for Lower). One pseudo-event is
-// shared between the arms in proportion to their exposure, so that zero
-// counts give a finite answer and no events at all give 1.
+// control for Higher, control over candidate for Lower).
 func (t *RateTest) Ratio() float64 {
-	if t.CandExposure == 0 || t.CtrlExposure == 0 {
+	return ratio(t.dir, t.CandEvents, t.CandExposure, t.CtrlEvents, t.CtrlExposure)
+}
+
+// ratio compares two rates in the bad direction. One pseudo-event is shared
+// between the sides in proportion to their exposure, so that zero counts give
+// a finite answer and no events at all give 1.
+func ratio(dir Direction, candEvents, candExposure, refEvents, refExposure float64) float64 {
+	if candExposure == 0 || refExposure == 0 {
 		return 1
 	}
-	n := t.CandExposure + t.CtrlExposure
-	cand := (t.CandEvents + t.CandExposure/n) / t.CandExposure
-	ctrl := (t.CtrlEvents + t.CtrlExposure/n) / t.CtrlExposure
-	if t.dir == Lower {
-		return ctrl / cand
+	n := candExposure + refExposure
+	cand := (candEvents + candExposure/n) / candExposure
+	ref := (refEvents + refExposure/n) / refExposure
+	if dir == Lower {
+		return ref / cand
 	}
-	return cand / ctrl
+	return cand / ref
 }
