@@ -287,26 +287,30 @@ func (ev *evaluation) signal(name string) *signalState {
 	return nil
 }
 
-// cause applies the documented rules, in order:
+// cause applies the documented rules, in order. "Comparable" compares
+// absolute increases: an outage adds about the same failure rate to every
+// service it hits, whatever each one's usual rate.
 //  1. concurrent control: the control itself degraded against its own
-//     pre-deploy baseline, by at least half as much as the candidate did
-//     against that baseline -> exogenous;
+//     pre-deploy baseline by at least half the candidate's increase over it
+//     -> exogenous (unknown while that is seen but not yet confident);
 //  2. the candidate's failures sit mostly (>= 50%) in client calls to one
 //     dependency that also fails for the control at >= half the candidate's
 //     rate -> exogenous;
 //  3. pre-deploy baseline: services in the same environment that are not
-//     deploying degraded over the same time, by at least half as much ->
-//     exogenous; if there are none to compare with -> unknown;
+//     deploying degraded at the same time by at least half the candidate's
+//     increase -> exogenous (unknown while not yet confident); with no such
+//     services to compare with -> unknown;
 //  4. otherwise endogenous.
 func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause, string) {
 	candRate, ctrlRate := worst.test.Rates()
-	switch ev.mode {
-	case modeConcurrent:
-		if d := worst.drift; d != nil && d.RegressionConfidence() >= 0.95 {
-			now, before := d.Rates()
-			if before > 0 && now/before-1 >= 0.5*(candRate/before-1) {
-				return release.CauseExogenous, fmt.Sprintf("the control degraded at the same time (%s before the deploy, %s now)", pct(before), pct(now))
+	if ev.mode == modeConcurrent && worst.drift != nil {
+		now, before := worst.drift.Rates()
+		if comparable(now-before, candRate-before, worst.lowerIsBad) {
+			note := fmt.Sprintf("the control degraded at the same time (%s before the deploy, %s now)", pct(before), pct(now))
+			if worst.drift.RegressionConfidence() >= 0.95 {
+				return release.CauseExogenous, note
 			}
+			return release.CauseUnknown, note + ", not yet conclusively"
 		}
 	}
 	if worst.name == SignalErrorRate && cand != nil {
@@ -318,15 +322,26 @@ func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause,
 		if ev.envTest == nil || ev.envTest.CandExposure == 0 {
 			return release.CauseUnknown, "no other service in the environment to compare with"
 		}
-		if ev.envTest.RegressionConfidence() >= 0.95 {
-			now, before := ev.envTest.Rates()
-			if before > 0 && ctrlRate > 0 && now/before-1 >= 0.5*(candRate/ctrlRate-1) {
-				return release.CauseExogenous, fmt.Sprintf("services in %s that were not deployed degraded at the same time (%s before, %s now)",
-					ev.cand.Service.Environment, pct(before), pct(now))
+		now, before := ev.envTest.Rates()
+		if worst.name == SignalErrorRate && comparable(now-before, candRate-ctrlRate, false) {
+			note := fmt.Sprintf("services in %s that were not deployed degraded at the same time (%s before, %s now)",
+				ev.cand.Service.Environment, pct(before), pct(now))
+			if ev.envTest.RegressionConfidence() >= 0.95 {
+				return release.CauseExogenous, note
 			}
+			return release.CauseUnknown, note + ", not yet conclusively"
 		}
 	}
 	return release.CauseEndogenous, ""
+}
+
+// comparable reports whether an outside increase is at least half the
+// candidate's (both in the bad direction).
+func comparable(outside, candidate float64, lowerIsBad bool) bool {
+	if lowerIsBad {
+		outside, candidate = -outside, -candidate
+	}
+	return candidate > 0 && outside >= 0.5*candidate
 }
 
 // dependency finds a dependency that explains the candidate's failures.

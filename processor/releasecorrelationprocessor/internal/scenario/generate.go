@@ -87,6 +87,16 @@ var classes = []class{
 		// The new version calls the dependency on every request.
 		s.Candidate.Peer, s.Candidate.PeerShare, s.Candidate.PeerErrorRate = "payments", 1, fail
 	}},
+	{"outage_all_at_once", LabelExogenous, 20, func(r *rand.Rand, s *Scenario) {
+		// An all-at-once deploy lands during an outage of the whole
+		// environment: the services not deployed degrade as much.
+		allAtOnce(r, s, logUniform(r, 15, 60))
+		e := round(between(r, 0.1, 0.3), 3)
+		s.Candidate.ErrorRate = e
+		after := s.Others
+		after.ErrorRate = round(e*between(r, 0.8, 1.2), 3)
+		s.OthersAfter = &after
+	}},
 	{"errors_1_to_2pct", LabelRegression, 40, func(r *rand.Rand, s *Scenario) {
 		canary(r, s, 20)
 		s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.01, 0.02

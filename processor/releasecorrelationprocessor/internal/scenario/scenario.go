@@ -35,8 +35,9 @@ type Traffic struct {
 	// LatencyMs is the median latency; LatencySigma the log-normal spread.
 	LatencyMs    float64 `json:"latency_ms"`
 	LatencySigma float64 `json:"latency_sigma"`
-	// TailShare of requests are TailFactor times slower (tail-only
-	// regressions).
+	// The slowest TailShare of requests are TailFactor times slower: a
+	// tail-only regression (TailShare 0.1, TailFactor 1.3 raises p95 by
+	// 30% and leaves the median alone).
 	TailShare  float64 `json:"tail_share,omitempty"`
 	TailFactor float64 `json:"tail_factor,omitempty"`
 	// LogsPerRequest log records are written per request, LogErrorRate of
@@ -78,6 +79,9 @@ type Scenario struct {
 	Control   Traffic `json:"control,omitempty"`
 	Candidate Traffic `json:"candidate"`
 	Others    Traffic `json:"others"`
+	// OthersAfter, when set, replaces Others from the deploy on: an outage
+	// of the whole environment.
+	OthersAfter *Traffic `json:"others_after,omitempty"`
 	// BeforeSeconds of history precede the deploy; AfterSeconds follow it.
 	BeforeSeconds int `json:"before_seconds"`
 	AfterSeconds  int `json:"after_seconds"`

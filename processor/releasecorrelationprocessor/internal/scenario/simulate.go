@@ -112,7 +112,11 @@ func (sim *Sim) Step() (ptrace.Traces, plog.Logs, pmetric.Metrics, bool) {
 	} else {
 		sim.emit(td, ld, Service, PreviousVersion, sim.s.Before, minute, now)
 	}
-	sim.emit(td, ld, OtherService, "v7.0.0", sim.s.Others, minute, now)
+	others := sim.s.Others
+	if after && sim.s.OthersAfter != nil {
+		others = *sim.s.OthersAfter
+	}
+	sim.emit(td, ld, OtherService, "v7.0.0", others, minute, now)
 	sim.sec++
 	return td, ld, md, after
 }
@@ -205,8 +209,10 @@ func (sim *Sim) emit(td ptrace.Traces, ld plog.Logs, service, version string, t 
 }
 
 func (sim *Sim) latency(t Traffic) float64 {
-	ms := t.LatencyMs * math.Exp(t.LatencySigma*sim.r.NormFloat64())
-	if t.TailShare > 0 && sim.r.Float64() < t.TailShare {
+	z := sim.r.NormFloat64()
+	ms := t.LatencyMs * math.Exp(t.LatencySigma*z)
+	// The slowest TailShare of the distribution: z above its quantile.
+	if t.TailShare > 0 && z >= math.Sqrt2*math.Erfinv(1-2*t.TailShare) {
 		ms *= t.TailFactor
 	}
 	return ms
