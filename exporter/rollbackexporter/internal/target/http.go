@@ -1,0 +1,154 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// maxRecordedBody bounds what is kept of a body in the audit trail.
+const maxRecordedBody = 8 << 10
+
+// Do sends a JSON request and reads the answer. 2xx is success; 408, 429
+// and 5xx are transient errors; other statuses are permanent errors that
+// quote the target's answer. Transport errors (refused, timeout) are
+// transient.
+func Do(ctx context.Context, client *http.Client, method, url string, headers map[string]string, body any) (int, []byte, error) {
+	var reader io.Reader
+	var raw []byte
+	if body != nil {
+		switch b := body.(type) {
+		case []byte:
+			raw = b
+		default:
+			var err error
+			if raw, err = json.Marshal(body); err != nil {
+				return 0, nil, Permanent("encoding the request: %v", err)
+			}
+		}
+		reader = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, reader)
+	if err != nil {
+		return 0, nil, Permanent("building the request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return resp.StatusCode, answer, nil
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return resp.StatusCode, answer, fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, clip(answer))
+	default:
+		return resp.StatusCode, answer, Permanent("%s %s: %d %s", method, url, resp.StatusCode, clip(answer))
+	}
+}
+
+func clip(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// Recorder keeps the requests of one action, for the audit trail.
+type Recorder struct {
+	mu       sync.Mutex
+	Requests []release.RecordedRequest
+}
+
+type recorderKey struct{}
+
+// WithRecorder attaches a recorder to a context.
+func WithRecorder(ctx context.Context, r *Recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, r)
+}
+
+func recorderFrom(ctx context.Context) *Recorder {
+	r, _ := ctx.Value(recorderKey{}).(*Recorder)
+	return r
+}
+
+// sensitive headers are redacted in the audit trail.
+var sensitive = map[string]bool{"authorization": true, "private-token": true, "x-api-key": true, "cookie": true}
+
+// RecordingTransport records every request into the context's Recorder.
+// With DryRun set, requests other than GET and HEAD are answered 200 "{}"
+// without being sent.
+type RecordingTransport struct {
+	Base   http.RoundTripper
+	DryRun bool
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := release.RecordedRequest{Method: req.Method, URL: req.URL.String(), Headers: map[string]string{}}
+	for k, vs := range req.Header {
+		v := strings.Join(vs, ",")
+		if sensitive[strings.ToLower(k)] {
+			v = "<redacted>"
+		}
+		rec.Headers[k] = v
+	}
+	if req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		rec.Body = string(body[:min(len(body), maxRecordedBody)])
+	}
+	r := recorderFrom(req.Context())
+	readOnly := req.Method == http.MethodGet || req.Method == http.MethodHead
+	var resp *http.Response
+	if t.DryRun && !readOnly {
+		resp = &http.Response{StatusCode: http.StatusOK, Status: "200 OK (dry run)", Header: http.Header{},
+			Body: io.NopCloser(strings.NewReader("{}")), Request: req}
+	} else {
+		base := t.Base
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		var err error
+		if resp, err = base.RoundTrip(req); err != nil {
+			if r != nil {
+				r.add(rec)
+			}
+			return nil, err
+		}
+		rec.Status = resp.StatusCode
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(answer))
+		rec.Response = string(answer[:min(len(answer), 2048)])
+	}
+	if r != nil {
+		r.add(rec)
+	}
+	return resp, nil
+}
+
+func (r *Recorder) add(rec release.RecordedRequest) {
+	r.mu.Lock()
+	r.Requests = append(r.Requests, rec)
+	r.mu.Unlock()
+}

@@ -1,0 +1,84 @@
+package target
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+func init() {
+	Register(Factory{
+		Type: "webhook",
+		Actions: []release.Action{release.ActionNotify, release.ActionPause, release.ActionFlagOff,
+			release.ActionRollback, release.ActionHold, release.ActionNone},
+		NewConfig: func() any { return &WebhookConfig{} },
+		New:       func(cfg any) (Target, error) { return &webhook{cfg: cfg.(*WebhookConfig)}, nil },
+	})
+}
+
+// WebhookConfig configures the generic webhook.
+type WebhookConfig struct {
+	// Endpoint receives the decision document by POST; {attribute}
+	// placeholders are resolved from the decision.
+	Endpoint string `mapstructure:"endpoint"`
+	// Secret signs the requests: X-Signature-256 is "sha256=" + hex
+	// HMAC-SHA256(secret, timestamp + "." + body), with the timestamp (Unix
+	// seconds) in X-Signature-Timestamp, so receivers can refuse replays.
+	Secret configopaque.String `mapstructure:"secret"`
+	// Headers are added to every request.
+	Headers map[string]configopaque.String `mapstructure:"headers"`
+}
+
+// Validate checks the configuration.
+func (c *WebhookConfig) Validate() error {
+	if c.Endpoint == "" {
+		return errors.New("endpoint: required")
+	}
+	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return errors.New("endpoint: must be an http or https URL")
+	}
+	return nil
+}
+
+type webhook struct{ cfg *WebhookConfig }
+
+// SignWebhook returns the X-Signature-256 value for a timestamp and body.
+func SignWebhook(secret []byte, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func (w *webhook) Act(ctx context.Context, env Env, a Action) (string, error) {
+	body, err := json.Marshal(a.Decision)
+	if err != nil {
+		return "", Permanent("encoding the decision: %v", err)
+	}
+	headers := map[string]string{"Idempotency-Key": a.IdempotencyKey}
+	for k, v := range w.cfg.Headers {
+		headers[k] = string(v)
+	}
+	if w.cfg.Secret != "" {
+		ts := strconv.FormatInt(env.Now().Unix(), 10)
+		headers["X-Signature-Timestamp"] = ts
+		headers["X-Signature-256"] = SignWebhook([]byte(string(w.cfg.Secret)), ts, body)
+	}
+	endpoint := Expand(w.cfg.Endpoint, a)
+	status, _, err := Do(ctx, env.HTTP, http.MethodPost, endpoint, headers, body)
+	if err != nil {
+		return "", err
+	}
+	return "posted the decision to " + endpoint + " (" + strconv.Itoa(status) + ")", nil
+}
