@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -31,6 +32,9 @@ func (s *releaseStore) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/releases/{id}", s.getRelease)
 	mux.HandleFunc("POST /api/v1/releases/{id}/annotations", s.postAnnotation)
 	mux.HandleFunc("GET /api/v1/decisions", s.listDecisions)
+	mux.HandleFunc("GET /api/v1/decisions/{id}", s.getDecision)
+	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", s.review(true))
+	mux.HandleFunc("POST /api/v1/decisions/{id}/dismiss", s.review(false))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "path", "not_found", fmt.Sprintf("no API endpoint at %s %s", r.Method, r.URL.Path))
 	})
@@ -116,6 +120,67 @@ func (s *releaseStore) listDecisions(w http.ResponseWriter, r *http.Request) {
 	})
 	s.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"decisions": paginate(all, p), "total": len(all)})
+}
+
+// decisionView is a decision with its audit trail.
+type decisionView struct {
+	Decision *release.Decision        `json:"decision"`
+	Outcomes []*release.ActionOutcome `json:"outcomes"`
+	Pending  bool                     `json:"pending_approval"`
+	Review   *release.Review          `json:"review,omitempty"`
+}
+
+func (s *releaseStore) getDecision(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, outcomes, ok := s.Decision(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "id", "not_found", fmt.Sprintf("no decision with id %q", id))
+		return
+	}
+	s.mu.RLock()
+	pending := s.state.Pending(id)
+	review, _ := s.state.Review(id)
+	s.mu.RUnlock()
+	if outcomes == nil {
+		outcomes = []*release.ActionOutcome{}
+	}
+	writeJSON(w, http.StatusOK, decisionView{Decision: d, Outcomes: outcomes, Pending: pending, Review: review})
+}
+
+// reviewRequest is the body of POST /api/v1/decisions/{id}/approve and
+// /dismiss.
+type reviewRequest struct {
+	Actor string `json:"actor"`
+}
+
+func (s *releaseStore) review(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !isJSON(r) {
+			writeError(w, http.StatusUnsupportedMediaType, "header Content-Type", "media_type", "must be application/json")
+			return
+		}
+		var req reviewRequest
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			writeError(w, http.StatusBadRequest, "body", release.RuleSyntax, "is not a valid review: "+err.Error())
+			return
+		}
+		if len(req.Actor) > 256 {
+			writeError(w, http.StatusBadRequest, "actor", release.RuleTooLong, "is longer than 256 bytes")
+			return
+		}
+		rv := release.Review{DecisionID: r.PathValue("id"), Approved: approve, Actor: req.Actor, At: time.Now().UTC()}
+		if _, err := s.Review(r.Context(), rv); err != nil {
+			if errors.Is(err, ErrNotPending) {
+				writeError(w, http.StatusConflict, "id", "not_pending", err.Error())
+				return
+			}
+			s.writeStoreError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, rv)
+	}
 }
 
 // annotationRequest is the body of POST /api/v1/releases/{id}/annotations.

@@ -41,6 +41,13 @@ type Store interface {
 	// PublishDecision records a decision and notifies subscribers. It
 	// returns false, and notifies nobody, when the decision id is known.
 	PublishDecision(ctx context.Context, d *release.Decision) (bool, error)
+	// RecordOutcome records what became of a decision on a target.
+	RecordOutcome(ctx context.Context, o release.ActionOutcome) error
+	// Decision returns a decision and its outcomes.
+	Decision(id string) (*release.Decision, []*release.ActionOutcome, bool)
+	// Review approves or dismisses a decision waiting for approval; the
+	// answer is persisted and announced to subscribers (OnReview).
+	Review(ctx context.Context, r release.Review) (*release.Decision, error)
 	// Subscribe registers callbacks for changes; the returned function
 	// unsubscribes.
 	Subscribe(s Subscriber) (unsubscribe func())
@@ -75,13 +82,19 @@ type Subscriber struct {
 	OnRelease    func(ReleaseChange)
 	OnAnnotation func(release.Annotation, *release.Release)
 	OnDecision   func(*release.Decision)
+	OnOutcome    func(release.ActionOutcome)
+	// OnReview is called when a person approves or dismisses a decision.
+	OnReview func(*release.Decision, release.Review)
 }
 
 var (
 	// ErrUnavailable wraps failures to persist: nothing was stored.
 	ErrUnavailable = journal.ErrUnavailable
-	// ErrNotFound is returned for an unknown release.
+	// ErrNotFound is returned for an unknown release or decision.
 	ErrNotFound = state.ErrNotFound
+	// ErrNotPending is returned when reviewing a decision that does not
+	// wait for approval (or was already answered).
+	ErrNotPending = errors.New("the decision is not waiting for approval")
 )
 
 // compactEvery bounds the log between snapshots; the store also compacts
@@ -219,6 +232,10 @@ func (s *releaseStore) replay(r journal.Record) {
 		if !s.state.HasDecision(r.Decision.DecisionID) {
 			s.state.ApplyDecision(r.Decision)
 		}
+	case r.Outcome != nil:
+		s.state.ApplyOutcome(r.Outcome)
+	case r.Review != nil:
+		s.state.ApplyReview(r.Review)
 	}
 }
 
@@ -489,6 +506,69 @@ func (s *releaseStore) PublishDecision(ctx context.Context, d *release.Decision)
 		}
 	}
 	return true, nil
+}
+
+// RecordOutcome implements Store.
+func (s *releaseStore) RecordOutcome(ctx context.Context, o release.ActionOutcome) error {
+	err := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := s.persist(ctx, journal.Record{Outcome: &o}); err != nil {
+			return err
+		}
+		s.state.ApplyOutcome(&o)
+		s.maybeCompact(ctx)
+		return nil
+	}()
+	if err != nil {
+		return err
+	}
+	for _, sub := range s.subscribers() {
+		if sub.OnOutcome != nil {
+			sub.OnOutcome(o)
+		}
+	}
+	return nil
+}
+
+// Decision implements Store.
+func (s *releaseStore) Decision(id string) (*release.Decision, []*release.ActionOutcome, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d, ok := s.state.Decision(id)
+	if !ok {
+		return nil, nil, false
+	}
+	return d, s.state.Outcomes(id), true
+}
+
+// Review implements Store.
+func (s *releaseStore) Review(ctx context.Context, r release.Review) (*release.Decision, error) {
+	d, err := func() (*release.Decision, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		d, ok := s.state.Decision(r.DecisionID)
+		if !ok {
+			return nil, fmt.Errorf("decision %q: %w", r.DecisionID, ErrNotFound)
+		}
+		if !s.state.Pending(r.DecisionID) {
+			return nil, fmt.Errorf("decision %q: %w", r.DecisionID, ErrNotPending)
+		}
+		if err := s.persist(ctx, journal.Record{Review: &r}); err != nil {
+			return nil, err
+		}
+		s.state.ApplyReview(&r)
+		return d, nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range s.subscribers() {
+		if sub.OnReview != nil {
+			sub.OnReview(d, r)
+		}
+	}
+	return d, nil
 }
 
 // Subscribe implements Store.

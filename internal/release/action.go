@@ -61,3 +61,11 @@ const (
 	AttrActionStatus = "release.action.status"
 	AttrActionName   = "release.action.name"
 )
+
+// Review is a person's answer to a decision waiting for approval.
+type Review struct {
+	DecisionID string    `json:"decision_id"`
+	Approved   bool      `json:"approved"`
+	Actor      string    `json:"actor,omitempty"`
+	At         time.Time `json:"at"`
+}

@@ -235,6 +235,45 @@ func AppendDecision(ld plog.Logs, d *release.Decision) error {
 	return lr.Body().SetEmptyMap().FromRaw(m)
 }
 
+// AppendOutcome adds a release.action record: what became of a decision on
+// one target, with the requests sent (or, in dry run, that would have been).
+func AppendOutcome(ld plog.Logs, o release.ActionOutcome, d *release.Decision) error {
+	identity := map[string]string{}
+	if d != nil {
+		identity = d.Release
+	}
+	lr := newRecord(ld, identity, nil)
+	lr.SetEventName(release.EventNameAction)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(o.At))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(o.At))
+	switch o.Status {
+	case release.OutcomeFailed:
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.SetSeverityText("ERROR")
+	case release.OutcomePending, release.OutcomeSkipped:
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	default:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+	}
+	attrs := lr.Attributes()
+	putNonEmpty(attrs, release.AttrDeploymentID, o.ReleaseID)
+	attrs.PutStr(release.AttrDecisionID, o.DecisionID)
+	attrs.PutStr(release.AttrActionName, string(o.Action))
+	attrs.PutStr(release.AttrActionTarget, o.Target)
+	attrs.PutStr(release.AttrActionStatus, string(o.Status))
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	return lr.Body().SetEmptyMap().FromRaw(m)
+}
+
 // ErrNotDecision is returned by DecodeDecision for other records.
 var ErrNotDecision = errors.New("not a release.decision record")
 

@@ -89,6 +89,7 @@ func (r *metadataReceiver) Start(ctx context.Context, host component.Host) error
 	r.unsub = store.Subscribe(releasestoreextension.Subscriber{
 		OnAnnotation: r.emitAnnotation,
 		OnDecision:   r.emitDecision,
+		OnOutcome:    r.emitOutcome,
 	})
 
 	ln, err := r.cfg.ToListener(ctx)
@@ -334,6 +335,16 @@ func (r *metadataReceiver) emitDecision(d *release.Decision) {
 		return
 	}
 	r.emit(ld, "decision")
+}
+
+func (r *metadataReceiver) emitOutcome(o release.ActionOutcome) {
+	d, _, _ := r.store.Decision(o.DecisionID)
+	ld := plog.NewLogs()
+	if err := releaselog.AppendOutcome(ld, o, d); err != nil {
+		r.set.Logger.Error("Could not encode an action outcome as a log record", zap.String("outcome_id", o.ID), zap.Error(err))
+		return
+	}
+	r.emit(ld, "action")
 }
 
 func (r *metadataReceiver) emit(ld plog.Logs, format string) {

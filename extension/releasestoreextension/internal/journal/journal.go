@@ -23,9 +23,11 @@ func logKey(seq uint64) string { return fmt.Sprintf("wal/%020d", seq) }
 
 // Record is one state change, exactly one of its fields set.
 type Record struct {
-	Event      *release.Event      `json:"event,omitempty"`
-	Annotation *release.Annotation `json:"annotation,omitempty"`
-	Decision   *release.Decision   `json:"decision,omitempty"`
+	Event      *release.Event         `json:"event,omitempty"`
+	Annotation *release.Annotation    `json:"annotation,omitempty"`
+	Decision   *release.Decision      `json:"decision,omitempty"`
+	Outcome    *release.ActionOutcome `json:"outcome,omitempty"`
+	Review     *release.Review        `json:"review,omitempty"`
 }
 
 type snapshotEnvelope struct {

@@ -12,10 +12,12 @@ import (
 const snapshotVersion = 1
 
 type snapshotDoc struct {
-	Version   int                 `json:"version"`
-	Keys      []keyDoc            `json:"keys"`
-	Dedupe    []dedupeEntry       `json:"dedupe"`
-	Decisions []*release.Decision `json:"decisions"`
+	Version   int                                 `json:"version"`
+	Keys      []keyDoc                            `json:"keys"`
+	Dedupe    []dedupeEntry                       `json:"dedupe"`
+	Decisions []*release.Decision                 `json:"decisions"`
+	Outcomes  map[string][]*release.ActionOutcome `json:"outcomes,omitempty"`
+	Reviews   map[string]*release.Review          `json:"reviews,omitempty"`
 }
 
 type keyDoc struct {
@@ -26,7 +28,7 @@ type keyDoc struct {
 
 // MarshalJSON encodes the whole state.
 func (s *State) MarshalJSON() ([]byte, error) {
-	doc := snapshotDoc{Version: snapshotVersion, Decisions: s.decisions}
+	doc := snapshotDoc{Version: snapshotVersion, Decisions: s.decisions, Outcomes: s.outcomes, Reviews: s.reviews}
 	for _, ks := range s.keys {
 		doc.Keys = append(doc.Keys, keyDoc{Key: ks.key.String(), UpdatedAt: ks.updatedAt, Releases: ks.releases})
 	}
@@ -67,6 +69,12 @@ func (s *State) Load(data []byte) error {
 	}
 	for _, d := range doc.Decisions {
 		fresh.ApplyDecision(d)
+	}
+	for id, list := range doc.Outcomes {
+		fresh.outcomes[id] = list
+	}
+	for id, r := range doc.Reviews {
+		fresh.reviews[id] = r
 	}
 	fresh.evictions = s.evictions
 	*s = *fresh

@@ -52,7 +52,10 @@ type State struct {
 	dedupeOrder []dedupeEntry
 	decisions   []*release.Decision
 	decisionIdx map[string]int // decision id -> index in decisions, rebuilt on trim
-	evictions   Evictions
+	// outcomes and reviews belong to decisions and go with them.
+	outcomes  map[string][]*release.ActionOutcome
+	reviews   map[string]*release.Review
+	evictions Evictions
 	// releaseCount is the number of releases held, kept so that writers
 	// need not walk the state.
 	releaseCount int
@@ -70,6 +73,8 @@ func New(l Limits) *State {
 		byID:        map[string]*keyState{},
 		dedupe:      map[string]time.Time{},
 		decisionIdx: map[string]int{},
+		outcomes:    map[string][]*release.ActionOutcome{},
+		reviews:     map[string]*release.Review{},
 	}
 }
 
@@ -578,12 +583,71 @@ func (s *State) ApplyDecision(d *release.Decision) {
 	if max := s.limits.MaxDecisions; max > 0 && len(s.decisions) > max {
 		drop := len(s.decisions) - max
 		s.evictions.Decisions += int64(drop)
+		for _, old := range s.decisions[:drop] {
+			delete(s.outcomes, old.DecisionID)
+			delete(s.reviews, old.DecisionID)
+		}
 		s.decisions = append(s.decisions[:0:0], s.decisions[drop:]...)
 		s.decisionIdx = make(map[string]int, len(s.decisions))
 		for i, d := range s.decisions {
 			s.decisionIdx[d.DecisionID] = i
 		}
 	}
+}
+
+// maxOutcomesPerDecision bounds the audit trail of one decision.
+const maxOutcomesPerDecision = 64
+
+// Decision returns a decision by id.
+func (s *State) Decision(id string) (*release.Decision, bool) {
+	i, ok := s.decisionIdx[id]
+	if !ok {
+		return nil, false
+	}
+	return s.decisions[i], true
+}
+
+// ApplyOutcome records what became of a decision on a target. Outcomes of
+// unknown decisions are kept too (a gateway may act on decisions taken by
+// an agent).
+func (s *State) ApplyOutcome(o *release.ActionOutcome) {
+	list := append(s.outcomes[o.DecisionID], o)
+	if len(list) > maxOutcomesPerDecision {
+		list = list[len(list)-maxOutcomesPerDecision:]
+	}
+	s.outcomes[o.DecisionID] = list
+}
+
+// Outcomes returns a decision's outcomes, oldest first.
+func (s *State) Outcomes(decisionID string) []*release.ActionOutcome {
+	return append([]*release.ActionOutcome(nil), s.outcomes[decisionID]...)
+}
+
+// ApplyReview records a person's answer to a pending decision.
+func (s *State) ApplyReview(r *release.Review) { s.reviews[r.DecisionID] = r }
+
+// Review returns the answer given to a decision, if any.
+func (s *State) Review(decisionID string) (*release.Review, bool) {
+	r, ok := s.reviews[decisionID]
+	return r, ok
+}
+
+// Pending reports whether a decision waits for approval: some target's
+// latest outcome is pending and nobody answered yet.
+func (s *State) Pending(decisionID string) bool {
+	if _, answered := s.reviews[decisionID]; answered {
+		return false
+	}
+	latest := map[string]release.OutcomeStatus{}
+	for _, o := range s.outcomes[decisionID] {
+		latest[o.Target] = o.Status
+	}
+	for _, st := range latest {
+		if st == release.OutcomePending {
+			return true
+		}
+	}
+	return false
 }
 
 // Decisions returns the recorded decisions, newest first, that match.
