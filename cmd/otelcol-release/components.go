@@ -10,6 +10,7 @@ import (
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	resourceprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	rollbackexporter "github.com/otelcol-release/otelcol-release/exporter/rollbackexporter"
 	releasestoreextension "github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	releasecorrelationprocessor "github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor"
 	releasemetadatareceiver "github.com/otelcol-release/otelcol-release/receiver/releasemetadatareceiver"
@@ -87,6 +88,7 @@ func components() (otelcol.Factories, error) {
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
+		rollbackexporter.NewFactory(),
 		otlpexporter.NewFactory(),
 		otlphttpexporter.NewFactory(),
 		debugexporter.NewFactory(),
@@ -96,6 +98,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExporterModules = makeModulesMap(factories.Exporters, map[component.Type]string{
+		rollbackexporter.NewFactory().Type(): "github.com/otelcol-release/otelcol-release v0.0.0",
 		otlpexporter.NewFactory().Type():     "go.opentelemetry.io/collector/exporter/otlpexporter v0.165.0",
 		otlphttpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.165.0",
 		debugexporter.NewFactory().Type():    "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0",

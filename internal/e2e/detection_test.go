@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -145,4 +146,31 @@ func TestCanaryRegressionIsDecided(t *testing.T) {
 	out := p.Output()
 	assert.Contains(t, out, "EventName: release.decision")
 	assert.True(t, strings.Contains(out, "release.decision.action: Str(rollback)"), "decision attributes in the output")
+
+	// The rollback exporter (dry run in the default config) recorded
+	// exactly what it would have sent to the example webhook.
+	var view struct {
+		Decision *release.Decision        `json:"decision"`
+		Outcomes []*release.ActionOutcome `json:"outcomes"`
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		e2etest.Get(t, "http://localhost:8089/api/v1/decisions/dec-deploy-4711-rollback").JSON(t, &view)
+		if len(view.Outcomes) > 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Len(t, view.Outcomes, 1, "one outcome for the one target")
+	o := view.Outcomes[0]
+	assert.Equal(t, release.OutcomeDryRun, o.Status)
+	assert.Equal(t, "example-webhook", o.Target)
+	require.Len(t, o.Requests, 1)
+	assert.Equal(t, "POST", o.Requests[0].Method)
+	assert.Equal(t, "http://localhost:9999/decisions/checkout", o.Requests[0].URL)
+	var sent release.Decision
+	require.NoError(t, json.Unmarshal([]byte(o.Requests[0].Body), &sent))
+	assert.Equal(t, decision.DecisionID, sent.DecisionID)
+	assert.Equal(t, decision.Rationale, sent.Rationale)
+	require.NoError(t, p.WaitForOutput("EventName: release.action", 10*time.Second))
 }
