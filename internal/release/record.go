@@ -180,6 +180,10 @@ type Slice struct {
 	Candidate float64 `json:"candidate"`
 }
 
+// DecisionFeatureFlags is the key, in a decision's release block, of the
+// release's feature flags: "key=variant" pairs separated by commas.
+const DecisionFeatureFlags = "feature_flags"
+
 // Decision is the decision document of PRODUCT.md: the log record body, the
 // API row and the body of every action sent to a target.
 type Decision struct {

@@ -105,7 +105,8 @@ func Permanent(format string, args ...any) error {
 // Expand resolves {attribute} placeholders from the decision's release
 // identity: {service.name}, {service.namespace}, {deployment.environment.name},
 // {service.version}, {deployment.id}, {previous_version}, and any scope
-// attribute. Unknown placeholders are left as they are.
+// attribute; then from the stored release's attributes ({vcs.ref.head.revision},
+// {cicd.pipeline.run.id}...). Unknown placeholders are left as they are.
 func Expand(tmpl string, a Action) string {
 	if !strings.Contains(tmpl, "{") {
 		return tmpl
@@ -126,6 +127,8 @@ func Expand(tmpl string, a Action) string {
 		b.WriteString(tmpl[:i])
 		if v, ok := a.Decision.Release[name]; ok {
 			b.WriteString(v)
+		} else if v, ok := releaseAttr(a, name); ok {
+			b.WriteString(v)
 		} else {
 			b.WriteString(tmpl[i : i+j+1])
 		}
@@ -133,10 +136,27 @@ func Expand(tmpl string, a Action) string {
 	}
 }
 
-// Flags returns the feature flags the release changed.
-func Flags(a Action) []release.FeatureFlag {
+func releaseAttr(a Action, name string) (string, bool) {
 	if a.Release == nil {
-		return nil
+		return "", false
 	}
-	return a.Release.Release.FeatureFlags
+	v, ok := a.Release.Attributes[name]
+	return v, ok
+}
+
+// Flags returns the feature flags the release changed: from the store's
+// release, else from the decision's release block (a gateway may act on a
+// decision about a release it never saw).
+func Flags(a Action) []release.FeatureFlag {
+	if a.Release != nil && len(a.Release.Release.FeatureFlags) > 0 {
+		return a.Release.Release.FeatureFlags
+	}
+	var out []release.FeatureFlag
+	for _, part := range strings.Split(a.Decision.Release[release.DecisionFeatureFlags], ",") {
+		key, variant, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if key != "" {
+			out = append(out, release.FeatureFlag{Key: key, Variant: variant})
+		}
+	}
+	return out
 }

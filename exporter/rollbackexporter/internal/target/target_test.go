@@ -171,3 +171,17 @@ func TestWebhook(t *testing.T) {
 	cfg.Endpoint = "ftp://x"
 	assert.ErrorContains(t, cfg.Validate(), "endpoint: must be an http or https URL")
 }
+
+func TestFlagsFromReleaseOrDecision(t *testing.T) {
+	a := testAction()
+	assert.Equal(t, []release.FeatureFlag{{Key: "new-pricing", Variant: "on"}}, Flags(a))
+	a.Release = nil
+	assert.Empty(t, Flags(a))
+	a.Decision.Release[release.DecisionFeatureFlags] = "new-pricing=on, dark-mode"
+	assert.Equal(t, []release.FeatureFlag{{Key: "new-pricing", Variant: "on"}, {Key: "dark-mode"}}, Flags(a))
+}
+
+func TestExpandFallsBackToReleaseAttributes(t *testing.T) {
+	a := testAction()
+	assert.Equal(t, "9f2c1e7aa@checkout", Expand("{vcs.ref.head.revision}@{service.name}", a))
+}

@@ -343,6 +343,18 @@ func (d *Detector) decision(ev *evaluation, v verdictNow, now time.Time) *releas
 	for k, val := range r.Release.Scope {
 		rel[k] = val
 	}
+	// The flags travel with the decision, so that a gateway that never saw
+	// the deploy event can still turn them off.
+	if flags := r.Release.FeatureFlags; len(flags) > 0 {
+		parts := make([]string, len(flags))
+		for i, f := range flags {
+			parts[i] = f.Key
+			if f.Variant != "" {
+				parts[i] += "=" + f.Variant
+			}
+		}
+		rel[release.DecisionFeatureFlags] = strings.Join(parts, ",")
+	}
 	evidence := v.evidence
 	if evidence == nil {
 		evidence = []release.Evidence{}
