@@ -14,8 +14,11 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/otelcol-release
 
-## test: every test: unit, fuzz seed corpora, and end-to-end tests on the built binary.
+## test: every test: unit, fuzz seed corpora, and end-to-end tests on the built
+## binary, including against real servers (PostgreSQL and Unleash, installed and
+## started by .ci/unleash.sh on first use, from Debian's packages and npm).
 test: build
+	exports=$$(bash .ci/unleash.sh) && eval "$$exports" && \
 	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
 
 ## test-short: unit tests only (end-to-end tests skip under -short).

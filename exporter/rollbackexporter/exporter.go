@@ -167,6 +167,13 @@ func (e *rollbackExporter) push(ctx context.Context, ld plog.Logs) error {
 					e.ignored.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
 					continue
 				}
+				// A gateway acts on decisions taken by agents: record them in
+				// its own store, so that its API lists them and approvals and
+				// outcomes have their decision. Known ones are left alone.
+				if _, err := e.store.PublishDecision(ctx, d); err != nil {
+					errs = append(errs, err)
+					continue
+				}
 				if err := e.handle(ctx, d, nil); err != nil {
 					errs = append(errs, err)
 				}

@@ -380,3 +380,40 @@ func TestLedgerSurvivesARestart(t *testing.T) {
 	}
 	assert.Equal(t, 1, hook.count(), "a decision re-delivered after a restart is not carried out again")
 }
+
+// TestSlowTargetGetsOneActionPerIdempotencyKey: a target slower than the
+// timeout is retried; every attempt carries the same idempotency key, so the
+// target applies the action once, and the outcome is done.
+func TestSlowTargetGetsOneActionPerIdempotencyKey(t *testing.T) {
+	e := startEnv(t, "")
+	var mu sync.Mutex
+	keys := map[string]int{}
+	applied := 0
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			time.Sleep(700 * time.Millisecond) // slower than the timeout
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		k := r.Header.Get("Idempotency-Key")
+		if keys[k] == 0 {
+			applied++
+		}
+		keys[k]++
+	}))
+	defer srv.Close()
+	exp := e.exporter(t, func(c *Config) {
+		c.Timeout = 200 * time.Millisecond
+		c.Targets = []TargetConfig{webhookTarget("hooks", srv.URL)}
+	})
+	require.NoError(t, exp.ConsumeLogs(context.Background(), logsOf(t, decision("dec-slow", "deploy-slow", "production", release.ActionRollback))))
+	o := e.next(t)
+	assert.Equal(t, release.OutcomeDone, o.Status)
+	assert.Equal(t, 3, o.Attempts)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Len(t, keys, 1, "every attempt carried the same idempotency key")
+	assert.Equal(t, 1, applied)
+	time.Sleep(800 * time.Millisecond) // let the slow handlers finish before the server closes
+}
