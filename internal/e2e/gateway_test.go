@@ -151,8 +151,8 @@ func TestQueuedActionSurvivesKill9(t *testing.T) {
 	d := &release.Decision{
 		DecisionID: "dec-kill9-rollback", Action: release.ActionRollback, Verdict: release.VerdictRegression, Cause: release.CauseEndogenous,
 		Confidence: 0.999, DecidedAt: time.Now().UTC().Truncate(time.Second),
-		Release: map[string]string{"deployment.id": "deploy-kill9", "service.name": "checkout", "deployment.environment.name": "production", "service.version": "v2"},
-		Evidence: []release.Evidence{{Signal: "error_rate", Control: 0.01, Candidate: 0.2, Effect: 20, Confidence: 0.999}},
+		Release:   map[string]string{"deployment.id": "deploy-kill9", "service.name": "checkout", "deployment.environment.name": "production", "service.version": "v2"},
+		Evidence:  []release.Evidence{{Signal: "error_rate", Control: 0.01, Candidate: 0.2, Effect: 20, Confidence: 0.999}},
 		Rationale: "checkout v2 fails 20% of requests vs 1% for v1.",
 	}
 	ld := plog.NewLogs()
