@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -35,6 +36,11 @@ func (s *releaseStore) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/decisions/{id}", s.getDecision)
 	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", s.review(true))
 	mux.HandleFunc("POST /api/v1/decisions/{id}/dismiss", s.review(false))
+	// Links in chat and paging messages point at the release's page; until
+	// the operator page serves it, they lead to the release's document.
+	mux.HandleFunc("GET /releases/{id}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/api/v1/releases/"+url.PathEscape(r.PathValue("id")), http.StatusFound)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "path", "not_found", fmt.Sprintf("no API endpoint at %s %s", r.Method, r.URL.Path))
 	})

@@ -102,3 +102,12 @@ func TestDecisionDetailAndReviewOverHTTP(t *testing.T) {
 	assert.False(t, r.Approved)
 	assert.False(t, pending)
 }
+
+func TestReleaseLinkLeadsToTheRelease(t *testing.T) {
+	s := env{}.start(t)
+	record(t, s, event("deploy-7", release.EventStarted, "v2", 0))
+	a := newAPI(t, s)
+	var got release.Release
+	require.Equal(t, http.StatusOK, a.get("/releases/deploy-7", &got), "the redirect is followed")
+	assert.Equal(t, "deploy-7", got.ID)
+}
