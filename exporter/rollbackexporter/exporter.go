@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -183,20 +182,6 @@ func (e *rollbackExporter) push(ctx context.Context, ld plog.Logs) error {
 	return errors.Join(errs...)
 }
 
-func globMatch(patterns []string, values ...string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		for _, v := range values {
-			if ok, _ := path.Match(p, v); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (e *rollbackExporter) matching(d *release.Decision, action release.Action) []boundTarget {
 	env := d.Release[release.AttrDeploymentEnvironment]
 	svc := d.Release[release.AttrServiceName]
@@ -206,7 +191,7 @@ func (e *rollbackExporter) matching(d *release.Decision, action release.Action) 
 	}
 	var out []boundTarget
 	for _, t := range e.targets {
-		if !globMatch(t.cfg.Match.Environments, env) || !globMatch(t.cfg.Match.Services, qualified, svc) {
+		if !release.MatchAny(t.cfg.Match.Environments, env) || !release.MatchAny(t.cfg.Match.Services, qualified, svc) {
 			continue
 		}
 		for _, a := range t.actions {
@@ -228,7 +213,7 @@ func (e *rollbackExporter) handle(ctx context.Context, d *release.Decision, revi
 	env := d.Release[release.AttrDeploymentEnvironment]
 	action := d.Action
 	note := ""
-	if automated(action) && review == nil && globMatch(nonEmpty(e.cfg.RequireApproval), env) {
+	if automated(action) && review == nil && release.MatchAny(nonEmpty(e.cfg.RequireApproval), env) {
 		return e.awaitApproval(ctx, d)
 	}
 	if automated(action) && e.cfg.MaxActions.Count > 0 {

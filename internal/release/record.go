@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 )
@@ -242,4 +243,20 @@ func (r *Release) Summary() string {
 		s += " (" + CanonicalScope(r.Release.Scope) + ")"
 	}
 	return s
+}
+
+// MatchAny reports whether any value matches any glob pattern (path.Match
+// syntax). No patterns match everything.
+func MatchAny(patterns []string, values ...string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		for _, v := range values {
+			if ok, _ := path.Match(p, v); ok {
+				return true
+			}
+		}
+	}
+	return false
 }

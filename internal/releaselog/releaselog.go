@@ -64,11 +64,9 @@ func AppendDeployment(ld plog.Logs, e *release.Event, r *release.Release) {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.ReceivedAt))
 	switch e.Type {
 	case release.EventFailed, release.EventRolledBack:
-		lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		lr.SetSeverityText("WARN")
+		setSeverity(lr, plog.SeverityNumberWarn)
 	default:
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-		lr.SetSeverityText("INFO")
+		setSeverity(lr, plog.SeverityNumberInfo)
 	}
 	attrs := lr.Attributes()
 	for _, k := range sortedKeys(e.Attributes) {
@@ -184,8 +182,7 @@ func AppendAnnotation(ld plog.Logs, a release.Annotation, r *release.Release) {
 	lr.SetEventName(release.EventNameAnnotation)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(a.CreatedAt))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(a.CreatedAt))
-	lr.SetSeverityNumber(plog.SeverityNumberInfo)
-	lr.SetSeverityText("INFO")
+	setSeverity(lr, plog.SeverityNumberInfo)
 	attrs := lr.Attributes()
 	attrs.PutStr(release.AttrDeploymentID, r.ID)
 	attrs.PutStr(release.AttrAnnotationLabel, a.Label)
@@ -208,14 +205,11 @@ func AppendDecision(ld plog.Logs, d *release.Decision) error {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(d.DecidedAt))
 	switch {
 	case d.Action == release.ActionRollback || d.Action == release.ActionFlagOff || d.Action == release.ActionPause:
-		lr.SetSeverityNumber(plog.SeverityNumberError)
-		lr.SetSeverityText("ERROR")
+		setSeverity(lr, plog.SeverityNumberError)
 	case d.Verdict == release.VerdictRegression:
-		lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		lr.SetSeverityText("WARN")
+		setSeverity(lr, plog.SeverityNumberWarn)
 	default:
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-		lr.SetSeverityText("INFO")
+		setSeverity(lr, plog.SeverityNumberInfo)
 	}
 	attrs := lr.Attributes()
 	attrs.PutStr(release.AttrDeploymentID, d.ReleaseID())
@@ -224,15 +218,7 @@ func AppendDecision(ld plog.Logs, d *release.Decision) error {
 	attrs.PutStr(release.AttrDecisionVerdict, string(d.Verdict))
 	attrs.PutStr(release.AttrDecisionCause, string(d.Cause))
 	attrs.PutDouble(release.AttrDecisionConfidence, d.Confidence)
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return err
-	}
-	return lr.Body().SetEmptyMap().FromRaw(m)
+	return setStructuredBody(lr, d)
 }
 
 // AppendOutcome adds a release.action record: what became of a decision on
@@ -248,14 +234,11 @@ func AppendOutcome(ld plog.Logs, o release.ActionOutcome, d *release.Decision) e
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(o.At))
 	switch o.Status {
 	case release.OutcomeFailed:
-		lr.SetSeverityNumber(plog.SeverityNumberError)
-		lr.SetSeverityText("ERROR")
+		setSeverity(lr, plog.SeverityNumberError)
 	case release.OutcomePending, release.OutcomeSkipped:
-		lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		lr.SetSeverityText("WARN")
+		setSeverity(lr, plog.SeverityNumberWarn)
 	default:
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-		lr.SetSeverityText("INFO")
+		setSeverity(lr, plog.SeverityNumberInfo)
 	}
 	attrs := lr.Attributes()
 	putNonEmpty(attrs, release.AttrDeploymentID, o.ReleaseID)
@@ -263,7 +246,13 @@ func AppendOutcome(ld plog.Logs, o release.ActionOutcome, d *release.Decision) e
 	attrs.PutStr(release.AttrActionName, string(o.Action))
 	attrs.PutStr(release.AttrActionTarget, o.Target)
 	attrs.PutStr(release.AttrActionStatus, string(o.Status))
-	raw, err := json.Marshal(o)
+	return setStructuredBody(lr, o)
+}
+
+// setStructuredBody sets the record's body to v's JSON form as a map, so
+// backends can query its fields.
+func setStructuredBody(lr plog.LogRecord, v any) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -272,6 +261,19 @@ func AppendOutcome(ld plog.Logs, o release.ActionOutcome, d *release.Decision) e
 		return err
 	}
 	return lr.Body().SetEmptyMap().FromRaw(m)
+}
+
+// setSeverity sets the severity number and its text.
+func setSeverity(lr plog.LogRecord, n plog.SeverityNumber) {
+	lr.SetSeverityNumber(n)
+	switch n {
+	case plog.SeverityNumberError:
+		lr.SetSeverityText("ERROR")
+	case plog.SeverityNumberWarn:
+		lr.SetSeverityText("WARN")
+	default:
+		lr.SetSeverityText("INFO")
+	}
 }
 
 // ErrNotDecision is returned by DecodeDecision for other records.

@@ -58,20 +58,6 @@ func (r PolicyRule) validate() error {
 	return nil
 }
 
-func globAny(patterns []string, values ...string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		for _, v := range values {
-			if ok, _ := path.Match(p, v); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // actionFor returns the action the policy prescribes for a regression, or
 // ActionNone when no rule matches (the regression is below every
 // confidence threshold).
@@ -81,7 +67,7 @@ func actionFor(rules []PolicyRule, sk release.ServiceKey, cause release.Cause, c
 		qualified = sk.Namespace + "/" + sk.Name
 	}
 	for i, r := range rules {
-		if !globAny(r.Environments, sk.Environment) || !globAny(r.Services, qualified, sk.Name) {
+		if !release.MatchAny(r.Environments, sk.Environment) || !release.MatchAny(r.Services, qualified, sk.Name) {
 			continue
 		}
 		if len(r.Causes) > 0 && !slices.Contains(r.Causes, cause) {
