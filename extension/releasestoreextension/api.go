@@ -32,6 +32,7 @@ func (s *releaseStore) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/releases", s.listReleases)
 	mux.HandleFunc("GET /api/v1/releases/{id}", s.getRelease)
 	mux.HandleFunc("POST /api/v1/releases/{id}/annotations", s.postAnnotation)
+	mux.HandleFunc("GET /api/v1/releases/{id}/series", s.getSeries)
 	mux.HandleFunc("GET /api/v1/decisions", s.listDecisions)
 	mux.HandleFunc("GET /api/v1/decisions/{id}", s.getDecision)
 	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", s.review(true))
@@ -107,6 +108,19 @@ func (s *releaseStore) getRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rel)
+}
+
+func (s *releaseStore) getSeries(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := s.Release(id); !ok {
+		writeError(w, http.StatusNotFound, "id", "not_found", fmt.Sprintf("no release with id %q", id))
+		return
+	}
+	points := s.Series(id)
+	if points == nil {
+		points = []release.SeriesPoint{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"series": points})
 }
 
 func (s *releaseStore) listDecisions(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -48,6 +49,11 @@ type Store interface {
 	// Review approves or dismisses a decision waiting for approval; the
 	// answer is persisted and announced to subscribers (OnReview).
 	Review(ctx context.Context, r release.Review) (*release.Decision, error)
+	// RecordSeries adds a point to a release's evaluation series (kept in
+	// memory, bounded: it is telemetry, re-made after a restart).
+	RecordSeries(releaseID string, p release.SeriesPoint)
+	// Series returns a release's evaluation series, oldest first.
+	Series(releaseID string) []release.SeriesPoint
 	// Subscribe registers callbacks for changes; the returned function
 	// unsubscribes.
 	Subscribe(s Subscriber) (unsubscribe func())
@@ -125,6 +131,48 @@ type releaseStore struct {
 	metrics *storeMetrics
 	server  *http.Server
 	wg      sync.WaitGroup
+
+	seriesMu sync.Mutex
+	series   map[string][]release.SeriesPoint
+}
+
+// maxSeriesPoints bounds a release's series (an hour at one point per 5 s),
+// maxSeriesReleases the releases that have one.
+const (
+	maxSeriesPoints   = 720
+	maxSeriesReleases = 1000
+)
+
+// RecordSeries implements Store.
+func (s *releaseStore) RecordSeries(releaseID string, p release.SeriesPoint) {
+	s.seriesMu.Lock()
+	defer s.seriesMu.Unlock()
+	if s.series == nil {
+		s.series = map[string][]release.SeriesPoint{}
+	}
+	list, ok := s.series[releaseID]
+	if !ok && len(s.series) >= maxSeriesReleases {
+		// Drop the series that was updated longest ago.
+		oldest, at := "", time.Time{}
+		for id, l := range s.series {
+			if last := l[len(l)-1].At; oldest == "" || last.Before(at) {
+				oldest, at = id, last
+			}
+		}
+		delete(s.series, oldest)
+	}
+	list = append(list, p)
+	if len(list) > maxSeriesPoints {
+		list = append(list[:0:0], list[len(list)-maxSeriesPoints:]...)
+	}
+	s.series[releaseID] = list
+}
+
+// Series implements Store.
+func (s *releaseStore) Series(releaseID string) []release.SeriesPoint {
+	s.seriesMu.Lock()
+	defer s.seriesMu.Unlock()
+	return append([]release.SeriesPoint(nil), s.series[releaseID]...)
 }
 
 var _ Store = (*releaseStore)(nil)

@@ -69,3 +69,21 @@ type Review struct {
 	Actor      string    `json:"actor,omitempty"`
 	At         time.Time `json:"at"`
 }
+
+// SignalPoint is one signal's candidate and control values at a moment of
+// an evaluation (running totals since the warm-up ended).
+type SignalPoint struct {
+	Signal           string  `json:"signal"`
+	Candidate        float64 `json:"candidate"`
+	Control          float64 `json:"control"`
+	CandidateSamples int64   `json:"candidate_samples"`
+	ControlSamples   int64   `json:"control_samples"`
+	Confidence       float64 `json:"confidence"`
+}
+
+// SeriesPoint is an evaluation's state at one moment: what the operator
+// page plots.
+type SeriesPoint struct {
+	At      time.Time     `json:"at"`
+	Signals []SignalPoint `json:"signals"`
+}

@@ -58,6 +58,7 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 		clock = cfg.clock
 	}
 	d.det = detect.New(cfg.Detection, clock, d.publish)
+	d.det.SetSeriesSink(store.RecordSeries)
 	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",
 		metric.WithDescription("Tracked (service, environment, scope, version) series."), metric.WithUnit("{series}"))
 	if err != nil {

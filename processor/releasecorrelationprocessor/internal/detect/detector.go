@@ -43,7 +43,17 @@ type Detector struct {
 	evalMu sync.Mutex
 	evals  map[string]*evaluation
 	last   time.Time
+
+	// series, when set, receives each evaluation's state every
+	// seriesEvery (for the operator page's plots).
+	series func(releaseID string, p release.SeriesPoint)
 }
+
+// seriesEvery is how often an evaluation's state is sent to the series sink.
+const seriesEvery = 5 * time.Second
+
+// SetSeriesSink sends each evaluation's state, every few seconds, to sink.
+func (d *Detector) SetSeriesSink(sink func(releaseID string, p release.SeriesPoint)) { d.series = sink }
 
 // New returns a detector that publishes decisions through publish.
 func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
@@ -283,6 +293,10 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release
 		ev.observe(&d.cfg, cand, ctrl, envLast, envLast.requests > 0)
 	}
 	v := ev.assess(&d.cfg, now, cand, ctrl)
+	if d.series != nil && now.Sub(ev.lastPoint) >= seriesEvery {
+		ev.lastPoint = now
+		d.series(ev.rel.ID, ev.point(now))
+	}
 	over := now.Sub(ev.start) >= d.cfg.MaxDuration
 	if over && v.verdict == release.VerdictInconclusive && v.action == release.ActionNone && ev.highest == "" {
 		// The horizon passed without a verdict: say so once.

@@ -2,10 +2,13 @@ package detect
 
 import (
 	"math/rand/v2"
+
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -81,6 +84,7 @@ type scenario struct {
 
 type outcome struct {
 	decisions []*release.Decision
+	series    []release.SeriesPoint
 	deployAt  time.Time
 }
 
@@ -99,6 +103,7 @@ func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
 	clk := &fakeClock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 	var out outcome
 	d := New(DefaultConfig(), clk, func(dec *release.Decision) { out.decisions = append(out.decisions, dec) })
+	d.SetSeriesSink(func(id string, p release.SeriesPoint) { out.series = append(out.series, p) })
 	old := ArmKey{Service: svc, Version: "1.4.1"}
 	neu := ArmKey{Service: svc, Version: "1.4.2"}
 	other := ArmKey{Service: release.ServiceKey{Name: "cart", Environment: "production"}, Version: "7"}
@@ -174,6 +179,19 @@ func TestCanaryErrorRegressionRollsBack(t *testing.T) {
 		t.Fatalf("one decision per release and action, escalating only; got %+v", out.decisions)
 	}
 	t.Logf("decided in %s: %s", d.DecidedAt.Sub(out.deployAt), d.Rationale)
+
+	// The evaluation's state was sent every 5 s for the plots.
+	require.NotEmpty(t, out.series)
+	last := out.series[len(out.series)-1]
+	require.Equal(t, SignalErrorRate, last.Signals[0].Signal)
+	if last.Signals[0].Candidate < 0.02 || last.Signals[0].CandidateSamples == 0 {
+		t.Fatalf("series point %+v", last)
+	}
+	for i := 1; i < len(out.series); i++ {
+		if gap := out.series[i].At.Sub(out.series[i-1].At); gap != 5*time.Second {
+			t.Fatalf("points %s apart", gap)
+		}
+	}
 }
 
 func TestHealthyCanary(t *testing.T) {

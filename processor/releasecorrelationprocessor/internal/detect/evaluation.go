@@ -91,6 +91,7 @@ type evaluation struct {
 	slicesCtrl map[string]map[string]sliceStat
 	signals    []*signalState
 
+	lastPoint time.Time
 	pending   release.Verdict
 	pendingA  release.Action
 	streak    int
@@ -276,6 +277,20 @@ func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdic
 	}
 	v.confidence = math.Max(bestConf, healthyConf)
 	return v
+}
+
+// point is the evaluation's state now, for the series.
+func (ev *evaluation) point(now time.Time) release.SeriesPoint {
+	p := release.SeriesPoint{At: now.UTC()}
+	for _, s := range ev.signals {
+		cand, ctrl := s.test.Rates()
+		p.Signals = append(p.Signals, release.SignalPoint{
+			Signal: s.name, Candidate: round(cand), Control: round(ctrl),
+			CandidateSamples: int64(s.candSamples), ControlSamples: int64(s.ctrlSamples),
+			Confidence: round(s.test.RegressionConfidence()),
+		})
+	}
+	return p
 }
 
 func (ev *evaluation) signal(name string) *signalState {
