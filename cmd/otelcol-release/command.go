@@ -38,7 +38,9 @@ func newCommand(set otelcol.CollectorSettings) *cobra.Command {
 	if os.Getenv(dataDirEnv) == "" {
 		_ = os.Setenv(dataDirEnv, defaultDataDir())
 	}
-	return otelcol.NewCommand(set)
+	cmd := otelcol.NewCommand(set)
+	cmd.AddCommand(newReplayCommand())
+	return cmd
 }
 
 // defaultDataDir follows the XDG base directory convention for state.

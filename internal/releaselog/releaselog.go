@@ -276,6 +276,64 @@ func setSeverity(lr plog.LogRecord, n plog.SeverityNumber) {
 	}
 }
 
+// ErrNotDeployment is returned by DecodeDeployment for other records.
+var ErrNotDeployment = errors.New("not a release.deployment record")
+
+// DecodeDeployment reads the deploy event back from a release.deployment
+// record (as AppendDeployment wrote it), so that a recording made with the
+// file exporter carries its own deploy events.
+func DecodeDeployment(resource pcommon.Map, lr plog.LogRecord) (*release.Event, error) {
+	if lr.EventName() != release.EventNameDeployment {
+		return nil, ErrNotDeployment
+	}
+	e := &release.Event{Attributes: map[string]string{}, Time: lr.Timestamp().AsTime().UTC(), ReceivedAt: lr.ObservedTimestamp().AsTime().UTC()}
+	resource.Range(func(k string, v pcommon.Value) bool {
+		if isResourceAttr(k) {
+			e.Attributes[k] = v.AsString()
+		} else {
+			if e.Release.Scope == nil {
+				e.Release.Scope = map[string]string{}
+			}
+			e.Release.Scope[k] = v.AsString()
+		}
+		return true
+	})
+	attrs := lr.Attributes()
+	str := func(k string) string {
+		if v, ok := attrs.Get(k); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	e.Type = release.EventType(str(release.AttrReleaseEventType))
+	e.ID = str(release.AttrReleaseEventID)
+	e.Source = str(release.AttrReleaseSource)
+	c := &e.Release
+	c.PreviousVersion = str(release.AttrReleasePreviousVersion)
+	c.Strategy = release.Strategy(str(release.AttrReleaseStrategy))
+	c.Intent, c.Risk, c.Owner = str(release.AttrReleaseIntent), str(release.AttrReleaseRisk), str(release.AttrReleaseOwner)
+	if v, ok := attrs.Get(release.AttrReleaseRolloutPercentage); ok {
+		p := v.Double()
+		c.RolloutPercentage = &p
+	}
+	if v, ok := attrs.Get(release.AttrReleaseFeatureFlags); ok && v.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < v.Slice().Len(); i++ {
+			key, variant, _ := strings.Cut(v.Slice().At(i).AsString(), "=")
+			c.FeatureFlags = append(c.FeatureFlags, release.FeatureFlag{Key: key, Variant: variant})
+		}
+	}
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if !strings.HasPrefix(k, "release.") && k != release.AttrDeploymentStatus && !strings.HasPrefix(k, "feature_flag.") {
+			e.Attributes[k] = v.AsString()
+		}
+		return true
+	})
+	if e.Type == "" || e.Attributes[release.AttrServiceName] == "" {
+		return nil, release.Fieldf("attributes", release.RuleRequired, "a release.deployment record needs release.event.type and service.name")
+	}
+	return e, nil
+}
+
 // ErrNotDecision is returned by DecodeDecision for other records.
 var ErrNotDecision = errors.New("not a release.decision record")
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -71,4 +72,26 @@ func TestDecodeDecisionRejects(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "action", fe.Field)
 	assert.Equal(t, release.RuleEnum, fe.Rule)
+}
+
+func TestDeploymentRoundTrip(t *testing.T) {
+	pct := 10.0
+	e := &release.Event{
+		ID: "deploy-4711", Type: release.EventStarted, Source: "native",
+		Time: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), ReceivedAt: time.Date(2026, 11, 24, 10, 0, 1, 0, time.UTC),
+		Attributes: map[string]string{"service.name": "checkout", "service.namespace": "shop", "service.version": "v1.4.2",
+			"deployment.environment.name": "production", "vcs.ref.head.revision": "9f2c1e7", "deployment.id": "deploy-4711"},
+		Release: release.Context{PreviousVersion: "v1.4.1", Strategy: release.StrategyCanary, RolloutPercentage: &pct,
+			FeatureFlags: []release.FeatureFlag{{Key: "new-pricing", Variant: "on"}}, Intent: "pricing", Risk: "high", Owner: "payments",
+			Scope: map[string]string{"k8s.cluster.name": "eu-1"}},
+	}
+	ld := plog.NewLogs()
+	AppendDeployment(ld, e, nil)
+	rl := ld.ResourceLogs().At(0)
+	got, err := DecodeDeployment(rl.Resource().Attributes(), rl.ScopeLogs().At(0).LogRecords().At(0))
+	require.NoError(t, err)
+	assert.Equal(t, e, got)
+
+	_, err = DecodeDeployment(pcommon.NewMap(), plog.NewLogRecord())
+	assert.ErrorIs(t, err, ErrNotDeployment)
 }

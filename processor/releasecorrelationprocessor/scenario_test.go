@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/scenario"
@@ -66,66 +63,37 @@ func (r scenarioResult) regressionAt() (time.Duration, bool) {
 	return best, ok
 }
 
-// runScenario feeds one scenario, second by second, through the traces and
-// logs processors sharing one detector and a real store, on a virtual clock.
+// runScenario records one scenario (its deploy events and every second of
+// its telemetry) and replays the recording through the processor with
+// Replay: the same path as `otelcol-release replay`.
 func runScenario(t testing.TB, s scenario.Scenario) scenarioResult {
-	ctx := context.Background()
-	st, h := startStore(t)
-	clk := &manualClock{now: scenario.Start}
 	cfg := createDefaultConfig().(*Config)
-	cfg.clock = clk
 	cfg.Detection.KPIs = []detect.KPIConfig{{Name: "orders", Metric: "orders.completed", Bad: "lower"}}
-	res := scenarioResult{s: s, actions: map[release.Action]time.Duration{}, causes: map[release.Cause]bool{}}
 	sim := scenario.NewSim(s)
-	var mu sync.Mutex
-	unsub := st.Subscribe(releasestoreextension.Subscriber{OnDecision: func(d *release.Decision) {
+	in := ReplayInput{Events: append(sim.History(), sim.Deploy())}
+	for sec := 0; sec < sim.Seconds(); sec++ {
+		td, ld, md, _ := sim.Step()
+		in.Traces = append(in.Traces, td)
+		in.Logs = append(in.Logs, ld)
+		in.Metrics = append(in.Metrics, md)
+	}
+	if s.Label == scenario.LabelRegression {
+		in.StopWhen = func(d *release.Decision) bool { return d.Action == release.ActionRollback }
+	}
+	out, err := Replay(context.Background(), cfg, in)
+	require.NoError(t, err)
+	res := scenarioResult{s: s, actions: map[release.Action]time.Duration{}, causes: map[release.Cause]bool{}}
+	for _, d := range out.Decisions {
 		if d.ReleaseID() != scenario.DeploymentID {
 			t.Errorf("a decision about %s, which did not roll out: %s", d.ReleaseID(), d.Rationale)
-			return
+			continue
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if _, seen := res.actions[d.Action]; !seen {
 			res.actions[d.Action] = d.DecidedAt.Sub(sim.DeployTime())
 		}
 		res.causes[d.Cause] = true
 		res.verdict = d.Verdict
-	}})
-	defer unsub()
-
-	tp, err := NewFactory().CreateTraces(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	lp, err := NewFactory().CreateLogs(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	mp, err := NewFactory().CreateMetrics(ctx, processortest.NewNopSettings(Type), cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	record(t, st, sim.History()...)
-	require.NoError(t, tp.Start(ctx, h))
-	require.NoError(t, lp.Start(ctx, h))
-	require.NoError(t, mp.Start(ctx, h))
-	shared.Lock()
-	det := shared.m[cfg].det
-	shared.Unlock()
-	for sec := 0; sec < sim.Seconds(); sec++ {
-		if sec == s.BeforeSeconds {
-			record(t, st, sim.Deploy())
-		}
-		td, ld, md, _ := sim.Step()
-		require.NoError(t, tp.ConsumeTraces(ctx, td))
-		require.NoError(t, lp.ConsumeLogs(ctx, ld))
-		require.NoError(t, mp.ConsumeMetrics(ctx, md))
-		clk.advance(time.Second)
-		det.Tick()
-		mu.Lock()
-		_, rolledBack := res.actions[release.ActionRollback]
-		mu.Unlock()
-		if rolledBack && s.Label == scenario.LabelRegression {
-			break
-		}
 	}
-	require.NoError(t, tp.Shutdown(ctx))
-	require.NoError(t, lp.Shutdown(ctx))
-	require.NoError(t, mp.Shutdown(ctx))
 	return res
 }
 

@@ -378,7 +378,7 @@ func (d *Detector) decision(ev *evaluation, v verdictNow, now time.Time) *releas
 		Action:     v.action,
 		Verdict:    v.verdict,
 		Cause:      v.cause,
-		Confidence: round(v.confidence),
+		Confidence: floorConfidence(v.confidence),
 		DecidedAt:  now.UTC(),
 		Release:    rel,
 		Evidence:   evidence,

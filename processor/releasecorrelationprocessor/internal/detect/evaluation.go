@@ -241,7 +241,7 @@ func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdic
 		ratio := s.test.Ratio()
 		e := release.Evidence{
 			Signal: s.name, Control: round(ctrlRate), Candidate: round(candRate), Effect: round(ratio),
-			Confidence: round(conf), Samples: release.Samples{Control: int64(s.ctrlSamples), Candidate: int64(s.candSamples)},
+			Confidence: floorConfidence(conf), Samples: release.Samples{Control: int64(s.ctrlSamples), Candidate: int64(s.candSamples)},
 			Window: window,
 		}
 		worse := candRate - ctrlRate
@@ -449,6 +449,10 @@ func adjust(conf, m float64) float64 {
 }
 
 func round(x float64) float64 { return math.Round(x*10000) / 10000 }
+
+// floorConfidence keeps 4 decimals and never reports certainty (1 - 1/LR
+// is exactly 1 in floating point once the evidence is overwhelming).
+func floorConfidence(c float64) float64 { return math.Min(math.Floor(c*10000)/10000, 0.9999) }
 
 // confidencePct renders a confidence without ever claiming certainty.
 func confidencePct(c float64) string {

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-release/otelcol-release/internal/release"
+)
+
+// writeRecording writes what a recording made with the file exporter holds:
+// 4 minutes of checkout's spans as OTLP JSON lines (one request per second;
+// v1.4.2 canary from minute 2, failing 20% of requests vs 1%), and the two
+// deploy events as native JSON lines.
+func writeRecording(t *testing.T) (telemetry, events string) {
+	return writeRecordingTo(t, t.TempDir())
+}
+
+func writeRecordingTo(t *testing.T, dir string) (telemetry, events string) {
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(1, 2))
+	var lines bytes.Buffer
+	for sec := 0; sec < 240; sec++ {
+		td := ptrace.NewTraces()
+		emit := func(version string, n int, errorRate float64) {
+			rs := td.ResourceSpans().AppendEmpty()
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", "checkout")
+			a.PutStr("service.namespace", "shop")
+			a.PutStr("service.version", version)
+			a.PutStr("deployment.environment.name", "production")
+			ss := rs.ScopeSpans().AppendEmpty().Spans()
+			end := start.Add(time.Duration(sec) * time.Second)
+			for i := 0; i < n; i++ {
+				sp := ss.AppendEmpty()
+				sp.SetKind(ptrace.SpanKindServer)
+				sp.SetTraceID(pcommon.TraceID{byte(sec >> 8), byte(sec), byte(i), 1})
+				sp.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-30 * time.Millisecond)))
+				sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+				code := int64(200)
+				if r.Float64() < errorRate {
+					code = 503
+				}
+				sp.Attributes().PutInt("http.response.status_code", code)
+			}
+		}
+		emit("v1.4.1", 80, 0.01)
+		if sec >= 120 {
+			emit("v1.4.2", 20, 0.2)
+		}
+		raw, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		lines.Write(raw)
+		lines.WriteByte('\n')
+	}
+	telemetry = filepath.Join(dir, "traces.jsonl.gz")
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	require.NoError(t, err)
+	_, err = zw.Write(lines.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(telemetry, gz.Bytes(), 0o644))
+	events = filepath.Join(dir, "events.jsonl")
+	require.NoError(t, os.WriteFile(events, []byte(strings.Join([]string{
+		`{"id":"checkout-v1","type":"succeeded","time":"2026-11-24T10:00:00Z","attributes":{"service.name":"checkout","service.namespace":"shop","service.version":"v1.4.1","deployment.environment.name":"production"}}`,
+		`{"id":"deploy-4711","type":"started","time":"2026-11-24T10:02:00Z","attributes":{"service.name":"checkout","service.namespace":"shop","service.version":"v1.4.2","deployment.environment.name":"prod"},"release":{"previous_version":"v1.4.1","strategy":"canary"}}`,
+	}, "\n")+"\n"), 0o644))
+	return telemetry, events
+}
+
+func runReplay(t *testing.T, args ...string) (string, error) {
+	t.Setenv(dataDirEnv, t.TempDir())
+	cmd := newCommand(testSettings(t))
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append([]string{"replay"}, args...))
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestReplayDecidesOnARecording(t *testing.T) {
+	telemetry, events := writeRecording(t)
+	out, err := runReplay(t, "--telemetry", telemetry, "--events", events, "--format", "json")
+	require.NoError(t, err, out)
+	var res struct {
+		Decisions []*release.Decision `json:"decisions"`
+		Recording struct{ Spans, Events int }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Equal(t, 240*80+120*20, res.Recording.Spans)
+	var rollback *release.Decision
+	for _, d := range res.Decisions {
+		if d.Action == release.ActionRollback {
+			rollback = d
+		}
+	}
+	require.NotNil(t, rollback, "decisions: %s", out)
+	assert.Equal(t, "deploy-4711", rollback.ReleaseID())
+	assert.Equal(t, release.CauseEndogenous, rollback.Cause)
+	took := rollback.DecidedAt.Sub(time.Date(2026, 11, 24, 10, 2, 0, 0, time.UTC))
+	assert.Less(t, took, time.Minute, "decided %s after the deploy, on the recording's clock", took)
+
+	// The same recording under other settings: too few samples ever -> hold.
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--set", "detection::min_samples=100000", "--set", "detection::hold_after=30s")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "deploy-4711")
+	assert.Contains(t, out, " hold ")
+	assert.NotContains(t, out, "rollback")
+
+	// Labels score the decisions.
+	labels := filepath.Join(t.TempDir(), "labels.jsonl")
+	require.NoError(t, os.WriteFile(labels, []byte(`{"deployment.id":"deploy-4711","label":"regression"}`+"\n"), 0o600))
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--labels", labels)
+	require.NoError(t, err, out)
+	assert.Regexp(t, `regression\s+1\s+1\s+1\s+0\s+\d+s`, out)
+	fmt.Println(out)
+}
+
+// TestDocumentedRecordingReplays keeps the README's "tuning with replay"
+// walkthrough true: the committed recording (testdata/replay, written by
+// this generator with UPDATE_RECORDING=1) replays to the decision shown
+// there, and a stricter setting to the hold shown there.
+func TestDocumentedRecordingReplays(t *testing.T) {
+	dir := filepath.Join("testdata", "replay")
+	if os.Getenv("UPDATE_RECORDING") == "1" {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		writeRecordingTo(t, dir)
+	}
+	telemetry, events := filepath.Join(dir, "traces.jsonl.gz"), filepath.Join(dir, "events.jsonl")
+	out, err := runReplay(t, "--telemetry", telemetry, "--events", events)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "replayed 21600 spans, 0 log records, 0 data points and 2 deploy events")
+	assert.Regexp(t, `2026-11-24T10:02:\d\dZ \+\d\ds\s+deploy-4711\s+rollback regression\s+endogenous 0\.9999`, out)
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--set", "detection::min_absolute_effect=0.5")
+	require.NoError(t, err, out)
+	assert.NotContains(t, out, "rollback", "an increase of 19 points is not material when 50 are required: no action")
+	fmt.Println(out)
+}
+
+func TestReplayRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte("{\"nope\":1}\n"), 0o600))
+	_, err := runReplay(t, "--telemetry", bad)
+	require.ErrorContains(t, err, "bad.jsonl:1: not an OTLP JSON request")
+	_, err = runReplay(t, "--set", "detection::min_samples")
+	require.ErrorContains(t, err, "want key=value")
+	_, err = runReplay(t, "--set", "detection::interval=0s")
+	require.ErrorContains(t, err, "detection::interval: must be greater than zero")
+}
