@@ -289,7 +289,9 @@ func latestPoint(md pmetric.Metrics) time.Time {
 	return latest
 }
 
-type replayHost struct{ exts map[component.ID]component.Component }
+type replayHost struct {
+	exts map[component.ID]component.Component
+}
 
 func (h replayHost) GetExtensions() map[component.ID]component.Component { return h.exts }
 
