@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,28 +25,63 @@ const (
 	maxPageSize     = 1000
 )
 
-// apiHandler serves the store's HTTP API. State-changing requests must send
-// Content-Type application/json: a cross-site HTML form cannot, so the API
-// is not open to cross-site request forgery even behind cookie auth.
+// apiHandler serves the store's HTTP API and the operator page.
+// State-changing requests must send Content-Type application/json (a
+// cross-site HTML form cannot) and must not come from another site by their
+// Origin and Sec-Fetch-Site headers, so the API is not open to cross-site
+// request forgery even behind cookie auth.
 func (s *releaseStore) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/releases", s.listReleases)
 	mux.HandleFunc("GET /api/v1/releases/{id}", s.getRelease)
-	mux.HandleFunc("POST /api/v1/releases/{id}/annotations", s.postAnnotation)
+	mux.HandleFunc("POST /api/v1/releases/{id}/annotations", sameOrigin(s.postAnnotation))
 	mux.HandleFunc("GET /api/v1/releases/{id}/series", s.getSeries)
 	mux.HandleFunc("GET /api/v1/decisions", s.listDecisions)
 	mux.HandleFunc("GET /api/v1/decisions/{id}", s.getDecision)
-	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", s.review(true))
-	mux.HandleFunc("POST /api/v1/decisions/{id}/dismiss", s.review(false))
-	// Links in chat and paging messages point at the release's page; until
-	// the operator page serves it, they lead to the release's document.
-	mux.HandleFunc("GET /releases/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/api/v1/releases/"+url.PathEscape(r.PathValue("id")), http.StatusFound)
-	})
+	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", sameOrigin(s.review(true)))
+	mux.HandleFunc("POST /api/v1/decisions/{id}/dismiss", sameOrigin(s.review(false)))
+	// The operator page (page.go). Links in chat and paging messages point
+	// at /releases/{id}.
+	mux.HandleFunc("GET /{$}", s.pageIndex)
+	mux.HandleFunc("GET /releases/{id}", s.pageRelease)
+	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "path", "not_found", fmt.Sprintf("no API endpoint at %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// sameOrigin rejects state-changing requests a browser marks as coming
+// from another site: Sec-Fetch-Site other than same-origin or none (typed
+// or bookmarked), or an Origin whose host is not the request's host.
+// Requests without these headers (curl, CI systems, targets) pass: they
+// cannot carry a victim's browser credentials. Together with the
+// application/json requirement this closes cross-site request forgery.
+func sameOrigin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			writeError(w, http.StatusForbidden, "header Sec-Fetch-Site", "cross_site", fmt.Sprintf("cross-site request refused (Sec-Fetch-Site: %s)", site))
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host == "" || !sameHost(u.Host, r) {
+				writeError(w, http.StatusForbidden, "header Origin", "cross_site", fmt.Sprintf("cross-site request refused (Origin %q is not this server)", origin))
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+// sameHost compares an Origin's host with the host the request was sent to
+// (or the one a reverse proxy says it was sent to).
+func sameHost(host string, r *http.Request) bool {
+	if strings.EqualFold(host, r.Host) {
+		return true
+	}
+	fwd := r.Header.Get("X-Forwarded-Host")
+	return fwd != "" && strings.EqualFold(host, strings.TrimSpace(strings.Split(fwd, ",")[0]))
 }
 
 type page struct{ limit, offset int }

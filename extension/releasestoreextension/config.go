@@ -3,6 +3,7 @@ package releasestoreextension
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -30,6 +31,11 @@ type Config struct {
 	// MaxDedupeEntries caps the remembered delivery ids.
 	MaxDedupeEntries int `mapstructure:"max_dedupe_entries"`
 
+	// TraceURLTemplate links exemplar trace ids on the operator page to a
+	// trace UI: "{trace_id}" is replaced by the id, for example
+	// "http://localhost:16686/trace/{trace_id}" (Jaeger). Empty: no links.
+	TraceURLTemplate string `mapstructure:"trace_url_template"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -55,6 +61,13 @@ func (c *Config) Validate() error {
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %w (got %d)", name, errNonPositive, v))
+		}
+	}
+	if t := c.TraceURLTemplate; t != "" {
+		if !strings.HasPrefix(t, "http://") && !strings.HasPrefix(t, "https://") {
+			errs = append(errs, fmt.Errorf("trace_url_template: must be an http or https URL (got %q)", t))
+		} else if !strings.Contains(t, "{trace_id}") {
+			errs = append(errs, fmt.Errorf("trace_url_template: must contain {trace_id} (got %q)", t))
 		}
 	}
 	if c.DedupeWindow <= 0 {

@@ -107,7 +107,8 @@ func TestReleaseLinkLeadsToTheRelease(t *testing.T) {
 	s := env{}.start(t)
 	record(t, s, event("deploy-7", release.EventStarted, "v2", 0))
 	a := newAPI(t, s)
-	var got release.Release
-	require.Equal(t, http.StatusOK, a.get("/releases/deploy-7", &got), "the redirect is followed")
-	assert.Equal(t, "deploy-7", got.ID)
+	status, h, body := a.do(http.MethodGet, "/releases/deploy-7", "", "")
+	require.Equal(t, http.StatusOK, status, "the operator page serves the release")
+	assert.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
+	assert.Contains(t, string(body), "deploy-7")
 }

@@ -590,6 +590,17 @@ func (s *releaseStore) Decision(id string) (*release.Decision, []*release.Action
 	return d, s.state.Outcomes(id), true
 }
 
+// PendingDecision reports whether a decision waits for approval (some
+// target's latest outcome is pending_approval and nobody answered yet), and
+// the answer given, if any. The operator page uses it; it is not part of
+// Store.
+func (s *releaseStore) PendingDecision(id string) (bool, *release.Review) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, _ := s.state.Review(id)
+	return s.state.Pending(id), r
+}
+
 // Review implements Store.
 func (s *releaseStore) Review(ctx context.Context, r release.Review) (*release.Decision, error) {
 	d, err := func() (*release.Decision, error) {
