@@ -16,9 +16,11 @@ build:
 
 ## test: every test: unit, fuzz seed corpora, and end-to-end tests on the built
 ## binary, including against real servers (PostgreSQL and Unleash, installed and
-## started by .ci/unleash.sh on first use, from Debian's packages and npm).
+## started by .ci/unleash.sh on first use, from Debian's packages and npm) and
+## in headless Chromium (Debian's chromium, installed by .ci/chromium.sh).
 test: build
 	exports=$$(bash .ci/unleash.sh) && eval "$$exports" && \
+	browser=$$(bash .ci/chromium.sh) && eval "$$browser" && \
 	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
 
 ## test-short: unit tests only (end-to-end tests skip under -short).

@@ -37,7 +37,7 @@ var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 	"ts":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"num":    formatNum,
-	"pct":    func(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + "%" },
+	"pct":    pct,
 	"signed": func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 	"lower":  strings.ToLower,
 }).ParseFS(webFS, "web/templates/*.html"))

@@ -3,6 +3,7 @@ package releasestoreextension
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -354,5 +355,20 @@ func TestTraceURLTemplateIsValidated(t *testing.T) {
 		} else {
 			assert.ErrorContains(t, cfg.Validate(), "trace_url_template", tmpl)
 		}
+	}
+}
+
+func TestConfidenceIsNeverShownAsCertainty(t *testing.T) {
+	if got := pct(0.9999); got != ">99.9%" {
+		t.Fatalf("pct(0.9999) = %q", got)
+	}
+	if got := pct(0.95); got != "95.0%" {
+		t.Fatalf("pct(0.95) = %q", got)
+	}
+	// The templates use the same function.
+	var b strings.Builder
+	require.NoError(t, template.Must(pageTemplates.New("probe").Parse(`{{pct .}}`)).Execute(&b, 0.9999))
+	if b.String() != "&gt;99.9%" {
+		t.Fatalf("the template renders %q", b.String())
 	}
 }
