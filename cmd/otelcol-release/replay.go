@@ -252,9 +252,33 @@ func takeDeployments(ld plog.Logs) []release.Event {
 	return out
 }
 
+// readLabels reads labels as JSON lines {"deployment.id", "label"}, or
+// derives them from annotations exported from the store (the body of
+// GET /api/v1/releases): false_alarm -> healthy; confirmed or root_cause ->
+// regression; the latest such annotation of a release wins.
 func readLabels(path string) (map[string]string, error) {
 	out := map[string]string{}
-	err := eachLine(path, func(line []byte, _ int) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var export struct {
+		Releases []*release.Release `json:"releases"`
+	}
+	if json.Unmarshal(raw, &export) == nil && export.Releases != nil {
+		for _, r := range export.Releases {
+			for _, a := range r.Annotations {
+				switch a.Label {
+				case "false_alarm":
+					out[r.ID] = "healthy"
+				case "confirmed", "root_cause":
+					out[r.ID] = "regression"
+				}
+			}
+		}
+		return out, nil
+	}
+	err = eachLine(path, func(line []byte, _ int) error {
 		var l struct {
 			ID    string `json:"deployment.id"`
 			Label string `json:"label"`

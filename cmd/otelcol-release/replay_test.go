@@ -128,6 +128,16 @@ func TestReplayDecidesOnARecording(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Regexp(t, `regression\s+1\s+1\s+1\s+0\s+\d+s`, out)
 	fmt.Println(out)
+
+	// Or annotations exported from the store: an engineer called it a
+	// false alarm, so the rollback counts as a false action.
+	export := filepath.Join(t.TempDir(), "releases.json")
+	require.NoError(t, os.WriteFile(export, []byte(`{"releases":[{"id":"deploy-4711","status":"rolled_back","attributes":{},"release":{},
+	  "source":"native","started_at":"2026-11-24T10:02:00Z","updated_at":"2026-11-24T10:02:00Z","events":[],
+	  "annotations":[{"id":"a1","release_id":"deploy-4711","label":"false_alarm","text":"load test","created_at":"2026-11-24T11:00:00Z"}]}],"total":1}`), 0o600))
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--labels", export)
+	require.NoError(t, err, out)
+	assert.Regexp(t, `healthy\s+1\s+1\s+1\s+1\s+\d+s`, out)
 }
 
 // TestDocumentedRecordingReplays keeps the README's "tuning with replay"

@@ -452,4 +452,18 @@ func TestAPIWithBearerTokenAuth(t *testing.T) {
 	assert.Equal(t, 5, l.Total)
 	status, _, body := a.do(http.MethodPost, "/api/v1/releases/d1/annotations", "application/json", `{"text": "x"}`)
 	assert.Equal(t, http.StatusCreated, status, "%s", body)
+
+	// The operator page is behind the same authenticator.
+	a.token = ""
+	for _, path := range []string{"/", "/releases/d1", "/api/v1/decisions"} {
+		status, _, _ = a.do(http.MethodGet, path, "", "")
+		assert.Equal(t, http.StatusUnauthorized, status, "%s without a token", path)
+	}
+	status, _, _ = a.do(http.MethodPost, "/api/v1/decisions/dec-x/approve", "application/json", `{}`)
+	assert.Equal(t, http.StatusUnauthorized, status, "approve without a token")
+	a.token = "s3cret"
+	status, h, page := a.do(http.MethodGet, "/releases/d1", "", "")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, h.Get("Content-Type"), "text/html")
+	assert.Contains(t, string(page), "d1")
 }
