@@ -33,14 +33,17 @@ const (
 	decisionsPageSize = 50
 )
 
-var pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{
+// pageFuncs are the templates' functions.
+var pageFuncs = template.FuncMap{
 	"ts":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"num":    formatNum,
 	"pct":    pct,
 	"signed": func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 	"lower":  strings.ToLower,
-}).ParseFS(webFS, "web/templates/*.html"))
+}
+
+var pageTemplates = template.Must(template.New("").Funcs(pageFuncs).ParseFS(webFS, "web/templates/*.html"))
 
 // staticHandler serves web/static under /static/.
 func staticHandler() http.Handler {

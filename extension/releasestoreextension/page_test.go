@@ -367,7 +367,7 @@ func TestConfidenceIsNeverShownAsCertainty(t *testing.T) {
 	}
 	// The templates use the same function.
 	var b strings.Builder
-	require.NoError(t, template.Must(pageTemplates.New("probe").Parse(`{{pct .}}`)).Execute(&b, 0.9999))
+	require.NoError(t, template.Must(template.New("probe").Funcs(pageFuncs).Parse(`{{pct .}}`)).Execute(&b, 0.9999))
 	if b.String() != "&gt;99.9%" {
 		t.Fatalf("the template renders %q", b.String())
 	}

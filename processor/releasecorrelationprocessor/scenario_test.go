@@ -27,23 +27,6 @@ func TestScenarioCorpusIsCurrent(t *testing.T) {
 	require.Equal(t, string(want), string(got), "the corpus differs from its generator; run `make generate`")
 }
 
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // scenarioResult is what the processor concluded about one scenario.
 type scenarioResult struct {
 	s scenario.Scenario
