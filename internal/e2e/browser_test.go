@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,24 +74,9 @@ func TestOperatorPageInABrowser(t *testing.T) {
 	p.RequireListening(startTimeout, a.events, a.http)
 
 	// The regression, exactly as in TestCanaryRegressionIsDecided.
-	post := func(doc string) {
-		resp := e2etest.PostJSON(t, "http://"+a.events+"/v1/events", []byte(doc))
-		require.Equalf(t, 202, resp.Status, "answer: %s", resp.Body)
-	}
-	post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
-	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
-	r := rand.New(rand.NewPCG(42, 42))
-	failed := map[string]bool{}
-	send := func(version string, n int, errorRate float64) {
-		resp := e2etest.Do(t, "POST", "http://"+a.http+"/v1/traces", spanBatch(r, version, n, errorRate, failed),
-			"Content-Type", "application/x-protobuf")
-		require.Equalf(t, 200, resp.Status, "OTLP export answered: %s", resp.Body)
-	}
-	for i := 0; i < 12; i++ {
-		send("v1.4.1", 40, 0.01)
-		time.Sleep(250 * time.Millisecond)
-	}
-	post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	c := newCanary(t, "http://"+a.events, "http://"+a.http, 42)
+	c.stable(12)
+	c.post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
 	  "service.version":"v1.4.2","deployment.environment.name":"production","vcs.ref.head.revision":"9f2c1e7"},
 	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20,
 	  "intent":"move cart pricing to the new engine","risk":"high","owner":"team-payments"}}`)
@@ -100,9 +84,7 @@ func TestOperatorPageInABrowser(t *testing.T) {
 	var decided bool
 	deadline := time.Now().Add(90 * time.Second)
 	for !decided && time.Now().Before(deadline) {
-		send("v1.4.1", 40, 0.01)
-		send("v1.4.2", 10, 0.3)
-		time.Sleep(250 * time.Millisecond)
+		c.tick()
 		var got struct {
 			Decisions []*release.Decision `json:"decisions"`
 		}
@@ -120,9 +102,7 @@ func TestOperatorPageInABrowser(t *testing.T) {
 	more := time.Now().Add(12 * time.Second)
 	deadline = time.Now().Add(30 * time.Second)
 	for (!view.Pending || time.Now().Before(more)) && time.Now().Before(deadline) {
-		send("v1.4.1", 40, 0.01)
-		send("v1.4.2", 10, 0.3)
-		time.Sleep(250 * time.Millisecond)
+		c.tick()
 		e2etest.Get(t, api+"/api/v1/decisions/"+decisionID).JSON(t, &view)
 	}
 	require.True(t, view.Pending, "the decision waits for approval; outcomes %+v", view.Outcomes)

@@ -56,6 +56,53 @@ func spanBatch(r *rand.Rand, version string, n int, errorRate float64, failed ma
 	return body
 }
 
+// canary drives the regression several tests share: shop/checkout's stable
+// v1.4.1 serves alone for a while, then a v1.4.2 canary fails 30% of its
+// requests against 1% (10 and 40 requests every quarter second).
+type canary struct {
+	t            *testing.T
+	events, otlp string // base URLs of the release-metadata receiver and OTLP/HTTP
+	r            *rand.Rand
+	// failed holds the trace ids of the failing spans sent.
+	failed map[string]bool
+}
+
+func newCanary(t *testing.T, events, otlp string, seed uint64) *canary {
+	return &canary{t: t, events: events, otlp: otlp, r: rand.New(rand.NewPCG(seed, seed)), failed: map[string]bool{}}
+}
+
+// post sends a native deploy event; it must be accepted.
+func (c *canary) post(doc string) {
+	c.t.Helper()
+	resp := e2etest.PostJSON(c.t, c.events+"/v1/events", []byte(doc))
+	require.Equalf(c.t, 202, resp.Status, "answer: %s", resp.Body)
+}
+
+func (c *canary) send(version string, n int, errorRate float64) {
+	c.t.Helper()
+	resp := e2etest.Do(c.t, "POST", c.otlp+"/v1/traces", spanBatch(c.r, version, n, errorRate, c.failed),
+		"Content-Type", "application/x-protobuf")
+	require.Equalf(c.t, 200, resp.Status, "OTLP export answered: %s", resp.Body)
+}
+
+// stable announces v1.4.1 as live and lets it serve alone for n quarter
+// seconds, so that its traffic is known before the canary starts.
+func (c *canary) stable(n int) {
+	c.post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
+	for i := 0; i < n; i++ {
+		c.send("v1.4.1", 40, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// tick sends a quarter second of both versions' traffic.
+func (c *canary) tick() {
+	c.send("v1.4.1", 40, 0.01)
+	c.send("v1.4.2", 10, 0.3)
+	time.Sleep(250 * time.Millisecond)
+}
+
 // TestCanaryRegressionIsDecided runs the product's main promise end to end
 // on the embedded default config: a canary is announced, control and
 // candidate spans stream in over OTLP, and within seconds a decision with
@@ -68,44 +115,17 @@ func TestCanaryRegressionIsDecided(t *testing.T) {
 	}})
 	p.RequireReady(startTimeout, "http://localhost:13133/", "http://localhost:8089/api/v1/decisions")
 
-	post := func(doc string) {
-		resp := e2etest.PostJSON(t, "http://localhost:8088/v1/events", []byte(doc))
-		require.Equalf(t, 202, resp.Status, "answer: %s", resp.Body)
-	}
-	post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
-	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
-
-	r := rand.New(rand.NewPCG(42, 42))
-	failed := map[string]bool{}
-	send := func(version string, n int, errorRate float64) {
-		resp := e2etest.Do(t, "POST", "http://localhost:4318/v1/traces", spanBatch(r, version, n, errorRate, failed),
-			"Content-Type", "application/x-protobuf")
-		require.Equalf(t, 200, resp.Status, "OTLP export answered: %s", resp.Body)
-	}
-	// The stable version serves alone for a few seconds...
-	for i := 0; i < 12; i++ {
-		send("v1.4.1", 40, 0.01)
-		time.Sleep(250 * time.Millisecond)
-	}
-	// ...then the canary starts.
-	post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	c := newCanary(t, "http://localhost:8088", "http://localhost:4318", 42)
+	c.stable(12)
+	c.post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
 	  "service.version":"v1.4.2","deployment.environment.name":"production","vcs.ref.head.revision":"9f2c1e7"},
 	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
 	deployed := time.Now()
-	candidateFailed := map[string]bool{}
 
 	var decision *release.Decision
 	deadline := time.Now().Add(90 * time.Second)
 	for decision == nil && time.Now().Before(deadline) {
-		send("v1.4.1", 40, 0.01)
-		before := len(failed)
-		send("v1.4.2", 10, 0.3)
-		if len(failed) > before {
-			for id := range failed {
-				candidateFailed[id] = true
-			}
-		}
-		time.Sleep(250 * time.Millisecond)
+		c.tick()
 		var got struct {
 			Decisions []*release.Decision `json:"decisions"`
 		}
@@ -135,7 +155,7 @@ func TestCanaryRegressionIsDecided(t *testing.T) {
 	assert.GreaterOrEqual(t, e.Samples.Control, int64(100))
 	require.NotEmpty(t, e.Exemplars)
 	for _, id := range e.Exemplars {
-		assert.True(t, failed[id], "exemplar %s is a trace id of a failing span that was sent", id)
+		assert.True(t, c.failed[id], "exemplar %s is a trace id of a failing span that was sent", id)
 	}
 	assert.Contains(t, decision.Rationale, "shop/checkout v1.4.2 fails")
 	assert.Contains(t, decision.Rationale, "for v1.4.1")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -90,31 +89,15 @@ func TestAgentDetectsGatewayActs(t *testing.T) {
 	agent.RequireReady(startTimeout, "http://"+l.AgentAPI+"/api/v1/releases")
 	agent.RequireListening(startTimeout, l.AgentOTLP, l.AgentEvents)
 
-	post := func(doc string) {
-		resp := e2etest.PostJSON(t, "http://"+l.AgentEvents+"/v1/events", []byte(doc))
-		require.Equalf(t, 202, resp.Status, "answer: %s", resp.Body)
-	}
-	post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
-	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
-	r := rand.New(rand.NewPCG(7, 7))
-	failed := map[string]bool{}
-	send := func(version string, n int, errorRate float64) {
-		resp := e2etest.Do(t, "POST", "http://"+l.AgentOTLP+"/v1/traces", spanBatch(r, version, n, errorRate, failed), "Content-Type", "application/x-protobuf")
-		require.Equal(t, 200, resp.Status)
-	}
-	for i := 0; i < 8; i++ {
-		send("v1.4.1", 40, 0.01)
-		time.Sleep(250 * time.Millisecond)
-	}
-	post(`{"id":"deploy-gw","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	c := newCanary(t, "http://"+l.AgentEvents, "http://"+l.AgentOTLP, 7)
+	c.stable(8)
+	c.post(`{"id":"deploy-gw","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
 	  "service.version":"v1.4.2","deployment.environment.name":"production"},
 	  "release":{"previous_version":"v1.4.1","strategy":"canary"}}`)
 	const id = "dec-deploy-gw-rollback"
 	deadline := time.Now().Add(90 * time.Second)
 	for h.count(id) == 0 && time.Now().Before(deadline) {
-		send("v1.4.1", 40, 0.01)
-		send("v1.4.2", 10, 0.3)
-		time.Sleep(250 * time.Millisecond)
+		c.tick()
 	}
 	require.Equal(t, 1, h.count(id), "the gateway carried the rollback out once; agent output:\n%s", agent.Tail(40))
 
