@@ -28,18 +28,7 @@ func benchTraces() ptrace.Traces {
 	td := ptrace.NewTraces()
 	for r := 0; r < benchResources; r++ {
 		rs := td.ResourceSpans().AppendEmpty()
-		attrs := rs.Resource().Attributes()
-		attrs.PutStr("service.name", "checkout")
-		attrs.PutStr("service.namespace", "shop")
-		attrs.PutStr("deployment.environment.name", "production")
-		attrs.PutStr("k8s.pod.name", fmt.Sprintf("checkout-%d", r))
-		attrs.PutStr("k8s.namespace.name", "shop")
-		attrs.PutStr("host.name", "node-1")
-		if r%2 == 0 {
-			attrs.PutStr("service.version", "v1.4.2")
-		} else {
-			attrs.PutStr("service.version", "v1.4.1")
-		}
+		benchResourceAttrs(rs.Resource().Attributes(), r)
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
 		for s := 0; s < benchSpansPerResource; s++ {
 			sp := spans.AppendEmpty()

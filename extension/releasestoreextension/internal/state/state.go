@@ -302,15 +302,6 @@ func newestStable(ks *keyState, version string) *release.Release {
 	return live
 }
 
-func newestLive(ks *keyState, except string) *release.Release {
-	for i := len(ks.releases) - 1; i >= 0; i-- {
-		if r := ks.releases[i]; r.Status.Live() && r.ID != except {
-			return r
-		}
-	}
-	return nil
-}
-
 func newRelease(e *release.Event) *release.Release {
 	attrs := make(map[string]string, len(e.Attributes)+1)
 	for k, v := range e.Attributes {
