@@ -87,6 +87,39 @@ func recorderFrom(ctx context.Context) *Recorder {
 	return r
 }
 
+type redactionsKey struct{}
+
+// WithRedactions asks the recording transport to replace each secret (a key)
+// by the way it may be shown (its value) wherever it appears in a recorded
+// request: URL, header values and body. Targets pass the credentials that
+// travel outside the headers redacted by name (a secret webhook URL, a
+// routing key in the body, custom auth headers).
+func WithRedactions(ctx context.Context, redactions map[string]string) context.Context {
+	merged := map[string]string{}
+	if prev, ok := ctx.Value(redactionsKey{}).(map[string]string); ok {
+		for k, v := range prev {
+			merged[k] = v
+		}
+	}
+	for k, v := range redactions {
+		if k != "" {
+			merged[k] = v
+		}
+	}
+	return context.WithValue(ctx, redactionsKey{}, merged)
+}
+
+func redact(ctx context.Context, rec *release.RecordedRequest) {
+	redactions, _ := ctx.Value(redactionsKey{}).(map[string]string)
+	for secret, shown := range redactions {
+		rec.URL = strings.ReplaceAll(rec.URL, secret, shown)
+		rec.Body = strings.ReplaceAll(rec.Body, secret, shown)
+		for k, v := range rec.Headers {
+			rec.Headers[k] = strings.ReplaceAll(v, secret, shown)
+		}
+	}
+}
+
 // sensitive headers are redacted in the audit trail.
 var sensitive = map[string]bool{"authorization": true, "private-token": true, "x-api-key": true, "cookie": true}
 
@@ -131,6 +164,7 @@ func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		var err error
 		if resp, err = base.RoundTrip(req); err != nil {
 			if r != nil {
+				redact(req.Context(), &rec)
 				r.add(rec)
 			}
 			return nil, err
@@ -142,6 +176,7 @@ func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		rec.Response = string(answer[:min(len(answer), 2048)])
 	}
 	if r != nil {
+		redact(req.Context(), &rec)
 		r.add(rec)
 	}
 	return resp, nil

@@ -2,7 +2,6 @@ package target
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -113,13 +112,8 @@ func (p *pagerduty) Act(ctx context.Context, env Env, a Action) (string, error) 
 		ev.Payload.Severity = p.cfg.SeverityOverride
 	}
 	endpoint := strings.TrimRight(p.cfg.Endpoint, "/") + "/v2/enqueue"
-	mark := recMark(ctx)
+	ctx = WithRedactions(ctx, map[string]string{ev.RoutingKey: "<redacted>"})
 	_, _, err := Do(ctx, env.HTTP, http.MethodPost, endpoint, nil, ev)
-	if key, _ := json.Marshal(ev.RoutingKey); len(key) > 2 {
-		recScrub(ctx, mark, func(r *release.RecordedRequest) {
-			r.Body = strings.ReplaceAll(r.Body, string(key), `"<redacted>"`)
-		})
-	}
 	if err != nil {
 		return "", err
 	}

@@ -80,11 +80,8 @@ func (s *slack) Act(ctx context.Context, env Env, a Action) (string, error) {
 	msg.Channel = Expand(s.cfg.Channel, a)
 	hook := string(s.cfg.WebhookURL)
 	shown := msgRedactedURL(hook)
-	mark := recMark(ctx)
+	ctx = WithRedactions(ctx, map[string]string{hook: shown})
 	_, _, err := Do(ctx, env.HTTP, http.MethodPost, hook, nil, msg)
-	recScrub(ctx, mark, func(r *release.RecordedRequest) {
-		r.URL = strings.ReplaceAll(r.URL, hook, shown)
-	})
 	if err != nil {
 		return "", errRedact(err, hook, shown)
 	}
@@ -313,32 +310,6 @@ func msgRedactedURL(secret string) string {
 		return "<redacted>"
 	}
 	return u.Scheme + "://" + u.Host + "/<redacted>"
-}
-
-// recMark is how many requests the context's recorder holds.
-func recMark(ctx context.Context) int {
-	r := recorderFrom(ctx)
-	if r == nil {
-		return 0
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.Requests)
-}
-
-// recScrub applies fix to the requests recorded since mark: for
-// credentials that travel outside the headers the transport redacts (a
-// secret URL, a routing key in the body, custom auth headers).
-func recScrub(ctx context.Context, mark int, fix func(*release.RecordedRequest)) {
-	r := recorderFrom(ctx)
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := mark; i < len(r.Requests); i++ {
-		fix(&r.Requests[i])
-	}
 }
 
 // redactedError is an error whose message had a secret replaced. It still

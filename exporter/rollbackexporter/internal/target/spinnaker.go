@@ -86,21 +86,14 @@ func (s *spinnaker) Act(ctx context.Context, env Env, a Action) (string, error) 
 		}
 	}
 	headers := make(map[string]string, len(s.cfg.Headers))
+	secrets := make(map[string]string, len(s.cfg.Headers))
 	for k, v := range s.cfg.Headers {
 		headers[k] = string(v)
+		secrets[string(v)] = "<redacted>"
 	}
+	ctx = WithRedactions(ctx, secrets)
 	endpoint := strings.TrimRight(s.cfg.GateURL, "/") + "/pipelines/" + url.PathEscape(app) + "/" + url.PathEscape(pipeline)
-	mark := recMark(ctx)
 	_, answer, err := Do(ctx, env.HTTP, http.MethodPost, endpoint, headers, spinnakerTrigger{Type: "manual", Parameters: SpinnakerParameters(a)})
-	recScrub(ctx, mark, func(r *release.RecordedRequest) {
-		for k := range r.Headers {
-			for name := range s.cfg.Headers {
-				if strings.EqualFold(k, name) {
-					r.Headers[k] = "<redacted>"
-				}
-			}
-		}
-	})
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
@@ -184,4 +185,34 @@ func TestFlagsFromReleaseOrDecision(t *testing.T) {
 func TestExpandFallsBackToReleaseAttributes(t *testing.T) {
 	a := testAction()
 	assert.Equal(t, "9f2c1e7aa@checkout", Expand("{vcs.ref.head.revision}@{service.name}", a))
+}
+
+func TestRecordingTransportRedactsRegisteredSecrets(t *testing.T) {
+	s := newServer(t, 200, `{}`)
+	rec := &Recorder{}
+	ctx := WithRedactions(WithRecorder(context.Background(), rec), map[string]string{"tok-123": "<redacted>"})
+	ctx = WithRedactions(ctx, map[string]string{"/hooks/secret-path": "/hooks/<hidden>"})
+	_, _, err := Do(ctx, testEnv(false).HTTP, "POST", s.URL+"/hooks/secret-path?k=tok-123", map[string]string{"X-Token": "Bearer tok-123"},
+		map[string]string{"routing_key": "tok-123"})
+	require.NoError(t, err)
+	require.Len(t, rec.Requests, 1)
+	got := rec.Requests[0]
+	assert.Equal(t, s.URL+"/hooks/<hidden>?k=<redacted>", got.URL)
+	assert.Equal(t, "Bearer <redacted>", got.Headers["X-Token"])
+	assert.Equal(t, `{"routing_key":"<redacted>"}`, got.Body)
+	// The server itself received the real values.
+	assert.Equal(t, "Bearer tok-123", s.got()[0].Header.Get("X-Token"))
+}
+
+func TestWebhookCustomHeadersStayOutOfTheAuditTrail(t *testing.T) {
+	s := newServer(t, 202, `{}`)
+	f, _ := Lookup("webhook")
+	tg, err := f.New(&WebhookConfig{Endpoint: s.URL, Headers: map[string]configopaque.String{"X-Api-Token": "hunter2"}})
+	require.NoError(t, err)
+	rec := &Recorder{}
+	_, err = tg.Act(WithRecorder(context.Background(), rec), testEnv(false), testAction())
+	require.NoError(t, err)
+	require.Len(t, rec.Requests, 1)
+	assert.Equal(t, "<redacted>", rec.Requests[0].Headers["X-Api-Token"])
+	assert.Equal(t, "hunter2", s.got()[0].Header.Get("X-Api-Token"), "sent for real")
 }

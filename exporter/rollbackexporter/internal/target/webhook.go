@@ -67,9 +67,14 @@ func (w *webhook) Act(ctx context.Context, env Env, a Action) (string, error) {
 		return "", Permanent("encoding the decision: %v", err)
 	}
 	headers := map[string]string{"Idempotency-Key": a.IdempotencyKey}
+	secrets := map[string]string{}
 	for k, v := range w.cfg.Headers {
 		headers[k] = string(v)
+		// Custom headers often carry credentials: keep them out of the
+		// audit trail.
+		secrets[string(v)] = "<redacted>"
 	}
+	ctx = WithRedactions(ctx, secrets)
 	if w.cfg.Secret != "" {
 		ts := strconv.FormatInt(env.Now().Unix(), 10)
 		headers["X-Signature-Timestamp"] = ts
