@@ -293,3 +293,34 @@ func TestLatencyRegression(t *testing.T) {
 	}
 	t.Logf("%s", d.Rationale)
 }
+
+func TestEvictionSparesSeriesUnderEvaluation(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	cfg := DefaultConfig()
+	cfg.MaxArms = 3
+	d := New(cfg, clk, func(*release.Decision) {})
+	old, neu := ArmKey{Service: svc, Version: "1.4.1"}, ArmKey{Service: svc, Version: "1.4.2"}
+	d.Arm(old)
+	clk.now = clk.now.Add(time.Second)
+	d.Arm(neu)
+	d.OnRelease(&release.Release{ID: "deploy-1", Status: release.StatusInProgress, StartedAt: clk.now,
+		Attributes: map[string]string{release.AttrServiceName: "checkout", release.AttrServiceNamespace: "shop",
+			release.AttrServiceVersion: "v1.4.2", release.AttrDeploymentEnvironment: "production"},
+		Release: release.Context{PreviousVersion: "v1.4.1"}})
+	other := func(n string) ArmKey { return ArmKey{Service: release.ServiceKey{Name: n, Environment: "production"}, Version: "1"} }
+	// old and neu were seen before x, but they are under evaluation: x is
+	// the one to go when y arrives.
+	clk.now = clk.now.Add(time.Second)
+	d.Arm(other("x")).RecordLogs(1, 0, clk.now)
+	clk.now = clk.now.Add(time.Second)
+	d.Arm(other("y"))
+	st := d.Stats()
+	require.Equal(t, Stats{Arms: 3, Evaluations: 1, ArmsEvicted: 1}, st)
+	d.armsMu.RLock()
+	_, hasOld := d.arms[old]
+	_, hasNeu := d.arms[neu]
+	_, hasX := d.arms[other("x")]
+	d.armsMu.RUnlock()
+	require.True(t, hasOld && hasNeu, "series under evaluation are never evicted")
+	require.False(t, hasX)
+}
