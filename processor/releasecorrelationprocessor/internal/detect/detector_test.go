@@ -307,7 +307,9 @@ func TestEvictionSparesSeriesUnderEvaluation(t *testing.T) {
 		Attributes: map[string]string{release.AttrServiceName: "checkout", release.AttrServiceNamespace: "shop",
 			release.AttrServiceVersion: "v1.4.2", release.AttrDeploymentEnvironment: "production"},
 		Release: release.Context{PreviousVersion: "v1.4.1"}})
-	other := func(n string) ArmKey { return ArmKey{Service: release.ServiceKey{Name: n, Environment: "production"}, Version: "1"} }
+	other := func(n string) ArmKey {
+		return ArmKey{Service: release.ServiceKey{Name: n, Environment: "production"}, Version: "1"}
+	}
 	// old and neu were seen before x, but they are under evaluation: x is
 	// the one to go when y arrives.
 	clk.now = clk.now.Add(time.Second)
