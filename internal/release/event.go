@@ -148,6 +148,26 @@ func DefaultEnvironmentAliases() map[string]string {
 	}
 }
 
+// CanonicalEnvironment resolves an environment name through aliases (keyed
+// by lower-cased name), the way deploy events are normalised, so telemetry
+// and events name an environment alike. It allocates only for a name with
+// upper-case letters.
+func CanonicalEnvironment(env string, aliases map[string]string) string {
+	if canonical, ok := aliases[env]; ok {
+		return canonical
+	}
+	for i := 0; i < len(env); i++ {
+		if c := env[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			lower := strings.ToLower(env)
+			if canonical, ok := aliases[lower]; ok {
+				return canonical
+			}
+			return lower
+		}
+	}
+	return env
+}
+
 // Normalize applies the gates in place: renames deprecated attributes, trims
 // values, resolves environment aliases and strategy spellings, fills the time,
 // and rejects what breaks a rule with a FieldError naming the field.
@@ -194,10 +214,7 @@ func (g Gates) Normalize(e *Event) error {
 			return Fieldf("attributes."+name, RuleRequired, "is required")
 		}
 	}
-	env := strings.ToLower(e.Attributes[AttrDeploymentEnvironment])
-	if canonical, ok := g.EnvironmentAliases[env]; ok {
-		env = canonical
-	}
+	env := CanonicalEnvironment(e.Attributes[AttrDeploymentEnvironment], g.EnvironmentAliases)
 	if len(env) > maxValueLength {
 		return Fieldf("attributes."+AttrDeploymentEnvironment, RuleTooLong, "is longer than %d bytes", maxValueLength)
 	}

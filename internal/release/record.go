@@ -28,6 +28,10 @@ const (
 // Statuses lists every status, for validation of API filters.
 var Statuses = []Status{StatusInProgress, StatusSucceeded, StatusFailed, StatusRolledBack, StatusSuperseded, StatusRemoved}
 
+// SourceObserved is the source of an implicit release: a new version seen
+// in a service's telemetry with no deploy event.
+const SourceObserved = "observed"
+
 // Live reports whether a release in this status can be serving traffic.
 func (s Status) Live() bool { return s == StatusInProgress || s == StatusSucceeded }
 

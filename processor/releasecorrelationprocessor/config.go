@@ -3,9 +3,11 @@ package releasecorrelationprocessor
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
@@ -19,6 +21,11 @@ type Config struct {
 	// Environment is used for resources that carry no
 	// deployment.environment.name (an agent usually knows its environment).
 	Environment string `mapstructure:"environment"`
+
+	// EnvironmentAliases map environment names (case-insensitive) on
+	// telemetry to canonical ones, over the defaults (prod -> production,
+	// stg -> staging, ...) that deploy events are normalised with too.
+	EnvironmentAliases map[string]string `mapstructure:"environment_aliases"`
 
 	// Overwrite lets stamped attributes replace ones the telemetry already
 	// carries. Off by default: what the application says wins.
@@ -59,6 +66,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// environmentAliases is the alias table: the defaults the receiver uses,
+// overridden by the configured ones.
+func (c *Config) environmentAliases() map[string]string {
+	aliases := release.DefaultEnvironmentAliases()
+	for k, v := range c.EnvironmentAliases {
+		aliases[strings.ToLower(strings.TrimSpace(k))] = strings.ToLower(strings.TrimSpace(v))
+	}
+	return aliases
 }
 
 func fields(names []string) []stamp.Field {

@@ -2,6 +2,7 @@ package releasecorrelationprocessor
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,7 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	}
 	d.det = detect.New(cfg.Detection, clock, d.publish)
 	d.det.SetSeriesSink(store.RecordSeries)
+	d.det.SetObservedSink(d.recordObserved)
 	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",
 		metric.WithDescription("Tracked (service, environment, scope, version) series."), metric.WithUnit("{series}"))
 	if err != nil {
@@ -74,13 +76,25 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	if err != nil {
 		return nil, err
 	}
+	hints, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.version_hints",
+		metric.WithDescription("Learned versions of pods, instances and ReplicaSets, for their unversioned signals."), metric.WithUnit("{hint}"))
+	if err != nil {
+		return nil, err
+	}
+	implicit, err := meter.Int64ObservableCounter("otelcol.releasecorrelation.implicit_releases",
+		metric.WithDescription("Releases started from a new version seen in the telemetry, with no deploy event."), metric.WithUnit("{release}"))
+	if err != nil {
+		return nil, err
+	}
 	if d.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := d.det.Stats()
 		o.ObserveInt64(arms, int64(st.Arms))
 		o.ObserveInt64(evals, int64(st.Evaluations))
 		o.ObserveInt64(evicted, st.ArmsEvicted)
+		o.ObserveInt64(hints, int64(st.Hints))
+		o.ObserveInt64(implicit, st.ImplicitReleases)
 		return nil
-	}, arms, evals, evicted); err != nil {
+	}, arms, evals, evicted, hints, implicit); err != nil {
 		return nil, err
 	}
 
@@ -158,4 +172,80 @@ func (d *detection) publish(dec *release.Decision) {
 		d.logger.Info("Release decision", zap.String("decision_id", dec.DecisionID), zap.String("action", string(dec.Action)),
 			zap.String("verdict", string(dec.Verdict)), zap.String("rationale", dec.Rationale))
 	}
+}
+
+// recordObserved records an implicit release, or the end of its rollout, in
+// the store, as an event of source "observed"; the store's subscribers
+// (this detector among them) then treat it like any other.
+func (d *detection) recordObserved(ch detect.ObservedChange) {
+	if ch.Type == release.EventStarted && d.knows(ch) {
+		return
+	}
+	id := ch.DeploymentID
+	if id == "" {
+		id = observedID(ch)
+	}
+	attrs := map[string]string{
+		release.AttrServiceName:           ch.Service.Name,
+		release.AttrServiceVersion:        ch.Version,
+		release.AttrDeploymentEnvironment: ch.Service.Environment,
+	}
+	if ch.Service.Namespace != "" {
+		attrs[release.AttrServiceNamespace] = ch.Service.Namespace
+	}
+	e := release.Event{
+		ID: id, Type: ch.Type, Time: ch.At.UTC(), ReceivedAt: ch.At.UTC(), Source: release.SourceObserved, Attributes: attrs,
+		Release: release.Context{PreviousVersion: ch.PreviousVersion, Scope: parseScope(ch.Scope),
+			Intent: "a new version seen in the telemetry, with no deploy event"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := d.store.Record(ctx, []release.Event{e}); err != nil {
+		d.logger.Warn("Could not record a release seen in the telemetry", zap.String("deployment_id", id), zap.Error(err))
+		return
+	}
+	d.logger.Info("Release seen in the telemetry", zap.String("deployment_id", id), zap.String("event", string(ch.Type)),
+		zap.String("service.name", ch.Service.Name), zap.String("service.version", ch.Version), zap.String("previous_version", ch.PreviousVersion))
+}
+
+// knows reports whether the store already has a live release of the version
+// (its deploy event came first).
+func (d *detection) knows(ch detect.ObservedChange) bool {
+	view := d.store.Service(ch.Service)
+	if view == nil {
+		return false
+	}
+	v := release.NormalizeVersion(ch.Version)
+	for _, k := range view.Keys {
+		if k.ScopeKey == ch.Scope && k.Active != nil && release.NormalizeVersion(k.Active.Version()) == v {
+			return true
+		}
+	}
+	return false
+}
+
+// observedID names an implicit release after what it is, so that replicas
+// and replays name it alike.
+func observedID(ch detect.ObservedChange) string {
+	id := "observed:" + ch.Service.Environment + ":"
+	if ch.Service.Namespace != "" {
+		id += ch.Service.Namespace + "/"
+	}
+	id += ch.Service.Name + ":" + ch.Version
+	if ch.Scope != "" {
+		id += ":" + ch.Scope
+	}
+	return id
+}
+
+func parseScope(scope string) map[string]string {
+	if scope == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(scope, ",") {
+		k, v, _ := strings.Cut(pair, "=")
+		out[k] = v
+	}
+	return out
 }

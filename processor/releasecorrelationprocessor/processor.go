@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
-	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
@@ -22,8 +22,10 @@ type correlationProcessor struct {
 	set     processor.Settings
 	stamper *stamp.Stamper
 	// det is nil when detection is off.
-	det     *detect.Detector
-	detRef  bool
+	det    *detect.Detector
+	detRef bool
+	// hints is det as a stamp.Hinter; nil when detection is off.
+	hints   stamp.Hinter
 	traces  []stamp.Field
 	metrics []stamp.Field
 	logs    []stamp.Field
@@ -41,13 +43,14 @@ func (p *correlationProcessor) start(_ context.Context, host component.Host) err
 	if err != nil {
 		return fmt.Errorf("releasecorrelation: %w", err)
 	}
-	p.stamper = stamp.New(store.Service, p.cfg.Environment, p.cfg.Overwrite)
+	p.stamper = stamp.New(store.Service, p.cfg.Environment, p.cfg.environmentAliases(), p.cfg.Overwrite)
 	if p.cfg.Detection.Enabled {
 		d, err := acquireDetection(p.cfg, store, p)
 		if err != nil {
 			return err
 		}
 		p.det, p.detRef = d.det, true
+		p.hints = d.det
 	}
 	return nil
 }
@@ -60,12 +63,22 @@ func (p *correlationProcessor) shutdown(context.Context) error {
 	return nil
 }
 
-// arm returns the detection series of a matched resource, or nil.
-func (p *correlationProcessor) arm(m stamp.Match) *detect.Arm {
-	if p.det == nil || m.Release == nil || m.Key == nil {
+// arm returns the detection series of a resource's version, or nil when
+// detection is off or the version cannot be told. Every service is
+// counted, whether the store knows it or not: the versions seen serving
+// are the controls of deploys to come.
+func (p *correlationProcessor) arm(attrs pcommon.Map, m stamp.Match) *detect.Arm {
+	if p.det == nil || m.Version == "" {
 		return nil
 	}
-	return p.det.Arm(detect.ArmKey{Service: m.Service, Scope: m.Key.ScopeKey, Version: release.NormalizeVersion(m.Release.Version())})
+	if !m.Inferred {
+		p.det.LearnVersion(m.Service, attrs, m.Version)
+	}
+	scope := ""
+	if m.Key != nil {
+		scope = m.Key.ScopeKey
+	}
+	return p.det.Arm(detect.ArmKey{Service: m.Service, Scope: scope, Version: m.Version}, m.Label)
 }
 
 func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -74,12 +87,12 @@ func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		attrs := rs.Resource().Attributes()
-		m, ok := p.stamper.Match(attrs)
+		m, ok := p.stamper.Match(attrs, p.hints)
 		if !ok {
 			continue
 		}
 		p.stamper.Apply(attrs, m, p.traces)
-		if a := p.arm(m); a != nil {
+		if a := p.arm(attrs, m); a != nil {
 			if now.IsZero() {
 				now = p.det.Now()
 			}
@@ -95,16 +108,16 @@ func (p *correlationProcessor) processMetrics(_ context.Context, md pmetric.Metr
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		attrs := rm.Resource().Attributes()
-		m, ok := p.stamper.Match(attrs)
+		m, ok := p.stamper.Match(attrs, p.hints)
 		if !ok {
 			continue
 		}
 		p.stamper.Apply(attrs, m, p.metrics)
-		if a := p.arm(m); a != nil {
+		if a := p.arm(attrs, m); a != nil {
 			if now.IsZero() {
 				now = p.det.Now()
 			}
-			a.RecordMetrics(p.det.Classifier(), p.det.KPIs(), rm.ScopeMetrics(), now)
+			a.RecordMetrics(p.det.Classifier(), p.det.KPIs(), attrs, rm.ScopeMetrics(), now)
 		}
 	}
 	return md, nil
@@ -116,12 +129,12 @@ func (p *correlationProcessor) processLogs(_ context.Context, ld plog.Logs) (plo
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		attrs := rl.Resource().Attributes()
-		m, ok := p.stamper.Match(attrs)
+		m, ok := p.stamper.Match(attrs, p.hints)
 		if !ok {
 			continue
 		}
 		p.stamper.Apply(attrs, m, p.logs)
-		if a := p.arm(m); a != nil {
+		if a := p.arm(attrs, m); a != nil {
 			total, errs := countLogs(rl)
 			if now.IsZero() {
 				now = p.det.Now()

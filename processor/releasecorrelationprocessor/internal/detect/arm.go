@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -67,6 +69,11 @@ type peerStat struct{ calls, failures float64 }
 // batch; the detector swaps the slice counters once per evaluation interval.
 type Arm struct {
 	key ArmKey
+	// label is the version as the telemetry first wrote it (key.Version is
+	// normalised).
+	label string
+	// firstSeen is when the version was first seen (detector clock).
+	firstSeen time.Time
 
 	mu      sync.Mutex
 	cur     counts
@@ -78,6 +85,9 @@ type Arm struct {
 	nExemplar int
 	lastSeen  time.Time
 	lastSpans time.Time
+	// total counts every request ever seen: the version's traffic in the
+	// inventory.
+	total float64
 	// streams holds the last value of cumulative metric streams, by a hash
 	// of their identity, to turn them into deltas.
 	streams map[uint64]*stream
@@ -96,8 +106,11 @@ type Arm struct {
 	coarse      []coarseSlot
 }
 
-func newArm(k ArmKey, baselineWindow time.Duration) *Arm {
-	return &Arm{key: k, coarse: make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)}
+func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration) *Arm {
+	if label == "" {
+		label = k.Version
+	}
+	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now, coarse: make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)}
 }
 
 // SpanClassifier decides what counts as a request and a failure.
@@ -106,6 +119,10 @@ type SpanClassifier struct {
 	ServerErrorMin int64
 	// Breakdown are the dimensions requests are also counted by.
 	Breakdown []string
+	// WatchStart is when the detector started: a cumulative stream that
+	// started later was watched from its beginning, so its first point
+	// counts in full.
+	WatchStart pcommon.Timestamp
 }
 
 func intAttr(attrs pcommon.Map, name string) (int64, bool) {
@@ -271,6 +288,7 @@ func (a *Arm) RecordLogs(total, errors int, now time.Time) {
 // baseline accumulators. Called by the detector once per interval.
 func (a *Arm) rotate(now time.Time, baselineWindow time.Duration) {
 	a.mu.Lock()
+	a.total += a.cur.requests
 	a.last = a.cur
 	a.lastHist = a.curHist
 	a.cur = counts{}
@@ -299,6 +317,48 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration) {
 		a.coarse = append(a.coarse, coarseSlot{start: slotStart})
 	}
 	a.coarse[len(a.coarse)-1].add(a.last)
+}
+
+// seen is when the arm last received telemetry.
+func (a *Arm) seen() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastSeen
+}
+
+// trendRecent is the end of the baseline compared with the rest of it.
+const trendRecent = 2 * time.Minute
+
+// trend says whether the arm was already degrading at the end of its
+// baseline: its failure rate over the last trendRecent materially and
+// significantly (z > 3.09, one-sided 99.9%) above the earlier part. Empty
+// when it was steady, or when there is too little to tell.
+func (a *Arm) trend(cfg *Config) string {
+	if len(a.coarse) == 0 {
+		return ""
+	}
+	end := a.coarse[len(a.coarse)-1].start
+	var early, late counts
+	for _, s := range a.coarse {
+		if end.Sub(s.start) < trendRecent {
+			late.add(s.counts)
+		} else {
+			early.add(s.counts)
+		}
+	}
+	if early.requests < float64(cfg.MinSamples) || late.requests < float64(cfg.MinSamples) {
+		return ""
+	}
+	pe, pl := early.failures/early.requests, late.failures/late.requests
+	if pl < pe*(1+cfg.MinRelativeEffect) || pl-pe < cfg.MinAbsoluteEffect {
+		return ""
+	}
+	p := (early.failures + late.failures) / (early.requests + late.requests)
+	se := math.Sqrt(p * (1 - p) * (1/early.requests + 1/late.requests))
+	if se == 0 || (pl-pe)/se < 3.09 {
+		return ""
+	}
+	return fmt.Sprintf("it was already degrading before the deploy (%s failed in its last %s, %s before)", pct(pl), trendRecent, pct(pe))
 }
 
 // baseline sums the arm's recent counts and latency: what it looked like

@@ -47,9 +47,9 @@ func TestEvidenceNamesTheSliceThatRegressed(t *testing.T) {
 	base := map[string]float64{"/cart": 0.01, "/pay": 0.01, "/search": 0.01}
 	broken := map[string]float64{"/cart": 0.01, "/pay": 0.25, "/search": 0.01}
 	step := func(deployed bool) {
-		d.Arm(old).RecordSpans(d.Classifier(), region, routeSpans(r, 150, base), clk.now)
+		d.Arm(old, "").RecordSpans(d.Classifier(), region, routeSpans(r, 150, base), clk.now)
 		if deployed {
-			d.Arm(neu).RecordSpans(d.Classifier(), region, routeSpans(r, 30, broken), clk.now)
+			d.Arm(neu, "").RecordSpans(d.Classifier(), region, routeSpans(r, 30, broken), clk.now)
 		}
 		clk.now = clk.now.Add(time.Second)
 		d.Tick()

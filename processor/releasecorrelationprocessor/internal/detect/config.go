@@ -34,7 +34,7 @@ type Config struct {
 	// as the control when no other version runs concurrently.
 	BaselineWindow time.Duration `mapstructure:"baseline_window"`
 	// LatencyQuantiles are the control's quantiles whose exceedance is
-	// tested; empty means 0.5 and 0.95 (median and tail latency).
+	// tested; empty means 0.5, 0.95 and 0.99 (median and tail latency).
 	LatencyQuantiles []float64 `mapstructure:"latency_quantiles"`
 	// ServerErrorStatus is the lowest HTTP status code counted as a
 	// failed request.
@@ -51,6 +51,10 @@ type Config struct {
 	// by, so that a decision names the slices that regressed most (e.g.
 	// http.route, cloud.region, a user segment).
 	Breakdown []string `mapstructure:"breakdown"`
+	// ImplicitReleases starts an evaluation when a new service.version
+	// appears in an established service's telemetry with no deploy event
+	// (recorded in the store with source "observed").
+	ImplicitReleases bool `mapstructure:"implicit_releases"`
 	// Policy maps verdicts to actions; the first matching rule wins. Empty
 	// means DefaultPolicy. (List defaults are applied at start, not in the
 	// default config, because configured lists would otherwise be merged
@@ -91,7 +95,7 @@ func DefaultConfig() Config {
 }
 
 // DefaultLatencyQuantiles are tested when none are configured.
-var DefaultLatencyQuantiles = []float64{0.5, 0.95}
+var DefaultLatencyQuantiles = []float64{0.5, 0.95, 0.99}
 
 // kpis converts the configured KPIs.
 func (c Config) kpis() []KPI {

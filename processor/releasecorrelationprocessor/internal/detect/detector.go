@@ -9,10 +9,13 @@
 package detect
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
@@ -37,8 +40,16 @@ type Detector struct {
 
 	armsMu sync.RWMutex
 	arms   map[ArmKey]*Arm
+	// byService lists each (service, scope)'s arms: the versions it is
+	// seen running (the inventory).
+	byService map[serviceScope][]*Arm
+	// newcomers are arms of a new version of an established service, not
+	// yet old enough to start an implicit release.
+	newcomers []*Arm
 	// Evicted counts arms dropped to stay within MaxArms.
 	evicted int64
+
+	hints *hintTable
 
 	evalMu sync.Mutex
 	evals  map[string]*evaluation
@@ -47,6 +58,19 @@ type Detector struct {
 	// series, when set, receives each evaluation's state every
 	// seriesEvery (for the operator page's plots).
 	series func(releaseID string, p release.SeriesPoint)
+	// observed, when set, is told of implicit releases and of the end of
+	// their rollouts (see implicit.go).
+	observed func(ObservedChange)
+	// implicitTokens rate-limits implicit releases.
+	implicitTokens float64
+	implicitRefill time.Time
+	implicitTotal  int64
+}
+
+// serviceScope is a release key: a service in its environment and scope.
+type serviceScope struct {
+	Service release.ServiceKey
+	Scope   string
 }
 
 // seriesEvery is how often an evaluation's state is sent to the series sink.
@@ -58,12 +82,18 @@ func (d *Detector) SetSeriesSink(sink func(releaseID string, p release.SeriesPoi
 // New returns a detector that publishes decisions through publish.
 func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
 	cfg = cfg.withListDefaults()
+	now := clock.Now()
 	return &Detector{
 		cfg: cfg, clock: clock, publish: publish,
-		classifier: SpanClassifier{ServerErrorMin: int64(cfg.ServerErrorStatus), Breakdown: cfg.Breakdown},
-		kpis:       cfg.kpis(),
-		arms:       map[ArmKey]*Arm{},
-		evals:      map[string]*evaluation{},
+		classifier: SpanClassifier{ServerErrorMin: int64(cfg.ServerErrorStatus), Breakdown: cfg.Breakdown,
+			WatchStart: pcommon.NewTimestampFromTime(now)},
+		kpis:           cfg.kpis(),
+		arms:           map[ArmKey]*Arm{},
+		byService:      map[serviceScope][]*Arm{},
+		hints:          newHintTable(MaxHints),
+		evals:          map[string]*evaluation{},
+		implicitTokens: implicitBurst,
+		implicitRefill: now,
 	}
 }
 
@@ -76,14 +106,27 @@ func (d *Detector) KPIs() []KPI { return d.kpis }
 // Now is the detector's clock.
 func (d *Detector) Now() time.Time { return d.clock.Now() }
 
+// LearnVersion remembers the version of what a versioned resource
+// identifies (its pod, instance, ReplicaSet), for its unversioned signals.
+func (d *Detector) LearnVersion(sk release.ServiceKey, attrs pcommon.Map, version string) {
+	d.hints.Learn(sk, attrs, version)
+}
+
+// VersionHint returns the version learned for an unversioned resource, or "".
+func (d *Detector) VersionHint(sk release.ServiceKey, attrs pcommon.Map) string {
+	return d.hints.Version(sk, attrs)
+}
+
 // Arm returns the accumulator of a version, creating it on first use.
-func (d *Detector) Arm(k ArmKey) *Arm {
+// label is the version as the telemetry writes it.
+func (d *Detector) Arm(k ArmKey, label string) *Arm {
 	d.armsMu.RLock()
 	a, ok := d.arms[k]
 	d.armsMu.RUnlock()
 	if ok {
 		return a
 	}
+	now := d.clock.Now()
 	d.armsMu.Lock()
 	defer d.armsMu.Unlock()
 	if a, ok := d.arms[k]; ok {
@@ -92,8 +135,13 @@ func (d *Detector) Arm(k ArmKey) *Arm {
 	if len(d.arms) >= d.cfg.MaxArms {
 		d.evictLocked()
 	}
-	a = newArm(k, d.cfg.BaselineWindow)
+	a = newArm(k, label, now, d.cfg.BaselineWindow)
+	ss := serviceScope{k.Service, k.Scope}
+	if d.cfg.ImplicitReleases && d.establishedLocked(ss, now) != nil && len(d.newcomers) < maxNewcomers {
+		d.newcomers = append(d.newcomers, a)
+	}
 	d.arms[k] = a
+	d.byService[ss] = append(d.byService[ss], a)
 	return a
 }
 
@@ -114,8 +162,25 @@ func (d *Detector) evictLocked() {
 		}
 	}
 	if victim != nil {
-		delete(d.arms, victim.key)
+		d.removeLocked(victim)
 		d.evicted++
+	}
+}
+
+func (d *Detector) removeLocked(a *Arm) {
+	delete(d.arms, a.key)
+	ss := serviceScope{a.key.Service, a.key.Scope}
+	list := d.byService[ss]
+	for i, x := range list {
+		if x == a {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(d.byService, ss)
+	} else {
+		d.byService[ss] = list
 	}
 }
 
@@ -132,65 +197,158 @@ func (d *Detector) busyArms() map[ArmKey]bool {
 
 // Stats are the detector's sizes, for internal metrics.
 type Stats struct {
-	Arms, Evaluations int
-	ArmsEvicted       int64
+	Arms, Evaluations, Hints int
+	ArmsEvicted              int64
+	ImplicitReleases         int64
 }
 
 // Stats returns the current sizes.
 func (d *Detector) Stats() Stats {
 	d.armsMu.RLock()
-	arms, evicted := len(d.arms), d.evicted
+	arms, evicted, implicit := len(d.arms), d.evicted, d.implicitTotal
 	d.armsMu.RUnlock()
 	d.evalMu.Lock()
 	evals := len(d.evals)
 	d.evalMu.Unlock()
-	return Stats{Arms: arms, Evaluations: evals, ArmsEvicted: evicted}
+	return Stats{Arms: arms, Evaluations: evals, ArmsEvicted: evicted, Hints: d.hints.Len(), ImplicitReleases: implicit}
+}
+
+// Version is one version of a service seen in its telemetry.
+type Version struct {
+	Version             string
+	FirstSeen, LastSeen time.Time
+	Requests            float64
+}
+
+// Versions returns the versions a release key is seen running, most
+// recently seen first.
+func (d *Detector) Versions(sk release.ServiceKey, scope string) []Version {
+	d.armsMu.RLock()
+	list := append([]*Arm(nil), d.byService[serviceScope{sk, scope}]...)
+	d.armsMu.RUnlock()
+	out := make([]Version, 0, len(list))
+	for _, a := range list {
+		a.mu.Lock()
+		out = append(out, Version{Version: a.label, FirstSeen: a.firstSeen, LastSeen: a.lastSeen, Requests: a.total + a.cur.requests})
+		a.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
+	return out
+}
+
+// controlChoice is the version a candidate is compared with, and why.
+type controlChoice struct {
+	arm   *Arm // nil when that version was not seen yet
+	key   ArmKey
+	label string
+	// note explains a control the deploy event did not name.
+	note string
+}
+
+// chooseControl picks the control of a release: the version its deploy
+// event names as the previous one when that version is seen serving;
+// otherwise the version seen serving most recently before now (with the
+// most traffic on a tie), said in the note; otherwise the named version, in
+// case it shows up. Scoped keys fall back to the unscoped telemetry seen
+// before the store knew the scope.
+func (d *Detector) chooseControl(r *release.Release, cand ArmKey, now time.Time) controlChoice {
+	named := release.NormalizeVersion(r.Release.PreviousVersion)
+	d.armsMu.RLock()
+	defer d.armsMu.RUnlock()
+	scopes := []string{cand.Scope}
+	if cand.Scope != "" {
+		scopes = append(scopes, "")
+	}
+	var best *Arm
+	var bestSeen time.Time
+	var bestTotal float64
+	for _, scope := range scopes {
+		for _, a := range d.byService[serviceScope{cand.Service, scope}] {
+			if a.key.Version == cand.Version {
+				continue
+			}
+			a.mu.Lock()
+			seen, total := a.lastSeen, a.total+a.cur.requests
+			a.mu.Unlock()
+			if total == 0 || now.Sub(seen) > d.cfg.BaselineWindow {
+				continue
+			}
+			if a.key.Version == named {
+				return controlChoice{arm: a, key: ArmKey{cand.Service, cand.Scope, named}, label: r.Release.PreviousVersion}
+			}
+			if best == nil || seen.After(bestSeen) || seen.Equal(bestSeen) && total > bestTotal {
+				best, bestSeen, bestTotal = a, seen, total
+			}
+		}
+		if best != nil {
+			break
+		}
+	}
+	if best == nil {
+		return controlChoice{key: ArmKey{cand.Service, cand.Scope, named}, label: r.Release.PreviousVersion}
+	}
+	c := controlChoice{arm: best, key: ArmKey{cand.Service, cand.Scope, best.key.Version}, label: best.label}
+	if named != "" {
+		c.note = fmt.Sprintf("%s, named as the previous version, was not seen serving; %s, seen serving before the deploy, is the control", r.Release.PreviousVersion, best.label)
+	} else {
+		c.note = fmt.Sprintf("the deploy named no previous version; %s, seen serving before the deploy, is the control", best.label)
+	}
+	return c
 }
 
 // OnRelease starts evaluating a release rolling out, and stops evaluating
 // one that ended.
 func (d *Detector) OnRelease(r *release.Release) {
 	now := d.clock.Now()
+	key := r.Key()
+	cand := ArmKey{Service: key.Service, Scope: key.Scope, Version: release.NormalizeVersion(r.Version())}
 	d.evalMu.Lock()
-	defer d.evalMu.Unlock()
 	if ev, ok := d.evals[r.ID]; ok {
 		ev.rel = r
 		if !r.Status.Live() {
 			delete(d.evals, r.ID)
 		}
+		d.evalMu.Unlock()
 		return
 	}
-	// A first release has nothing to be compared with; a release that
-	// ended, or started longer ago than the horizon, is not evaluated.
-	if !r.Status.Live() || now.Sub(r.StartedAt) > d.cfg.MaxDuration || r.Release.PreviousVersion == "" {
+	// A release that ended, or started longer ago than the horizon, is not
+	// evaluated.
+	if !r.Status.Live() || now.Sub(r.StartedAt) > d.cfg.MaxDuration {
+		d.evalMu.Unlock()
 		return
 	}
-	// A release fully rolled out before we saw it started (an Argo CD
-	// "deployed" notification) is still evaluated, against the baseline.
-	key := r.Key()
-	cand := ArmKey{Service: key.Service, Scope: key.Scope, Version: release.NormalizeVersion(r.Version())}
-	ctrl := ArmKey{Service: key.Service, Scope: key.Scope, Version: release.NormalizeVersion(r.Release.PreviousVersion)}
-	ev := &evaluation{rel: r, cand: cand, ctrl: ctrl, start: now, warmEnd: now.Add(d.cfg.Warmup), published: map[release.Action]bool{}}
-	if ctrl.Version != "" {
-		d.armsMu.RLock()
-		prev := d.arms[ctrl]
-		d.armsMu.RUnlock()
-		if prev != nil {
-			ev.prevBase, ev.prevHist = prev.baseline()
-			ev.peersCtrl = prev.peerSnapshot()
+	// A deploy event for a version already under evaluation (an implicit
+	// release seen in the telemetry first) takes its evaluation over,
+	// evidence included.
+	for id, ev := range d.evals {
+		if ev.cand == cand {
+			delete(d.evals, id)
+			ev.rel = r
+			d.evals[r.ID] = ev
+			d.evalMu.Unlock()
+			return
 		}
 	}
-	ev.envBase = d.environmentBaseline(key.Service)
+	d.evalMu.Unlock()
+
+	// A release fully rolled out before we saw it started (an Argo CD
+	// "deployed" notification) is still evaluated, against the baseline.
+	ev := &evaluation{rel: r, cand: cand, start: now, warmEnd: now.Add(d.cfg.Warmup), published: map[release.Action]bool{}}
+	ev.useControl(d.chooseControl(r, cand, now))
 	d.armsMu.RLock()
 	if a := d.arms[cand]; a != nil {
 		ev.peersCand = a.peerSnapshot()
 		ev.slicesCand = a.sliceSnapshot()
 	}
-	if a := d.arms[ctrl]; a != nil {
+	if a := d.arms[ev.ctrl]; a != nil {
 		ev.slicesCtrl = a.sliceSnapshot()
 	}
 	d.armsMu.RUnlock()
-	d.evals[r.ID] = ev
+	d.evalMu.Lock()
+	if _, ok := d.evals[r.ID]; !ok {
+		d.evals[r.ID] = ev
+	}
+	d.evalMu.Unlock()
 }
 
 // environmentBaseline sums the recent counts of the other services of the
@@ -245,6 +403,9 @@ func (d *Detector) Tick() {
 	var out []*release.Decision
 	var finished []string
 	for _, ev := range evals {
+		if !ev.snapshotted {
+			ev.snapshot(&d.cfg, d.environmentBaseline(ev.cand.Service))
+		}
 		dec, done := d.step(ev, now, env[ev.cand.Service.Environment])
 		if dec != nil {
 			out = append(out, dec)
@@ -261,8 +422,14 @@ func (d *Detector) Tick() {
 		d.evalMu.Unlock()
 	}
 	d.last = now
+	changes := d.implicitChanges(now, evals)
 	for _, dec := range out {
 		d.publish(dec)
+	}
+	if d.observed != nil {
+		for _, ch := range changes {
+			d.observed(ch)
+		}
 	}
 }
 
@@ -286,9 +453,22 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release
 		return nil, false
 	}
 	if ev.mode == modeUndecided {
-		ev.setup(&d.cfg, d.kpis, ctrl)
+		if ev.baseArm == nil {
+			// The control was not seen at the deploy: look again now that
+			// the warm-up showed what serves.
+			ev.useControl(d.chooseControl(ev.rel, ev.cand, now))
+			if ev.baseArm != nil {
+				ev.snapshot(&d.cfg, ev.envBase)
+				ctrl = d.lookup(ev.ctrl)
+			} else if ev.ctrl.Version == "" {
+				// No version to compare with: a service's first release.
+				return nil, true
+			}
+		}
+		ev.setup(&d.cfg, d.kpis, ctrl, now)
 		return nil, false
 	}
+	ev.followControl(&d.cfg, cand, ctrl, now)
 	if cand != nil {
 		ev.observe(&d.cfg, cand, ctrl, envLast, envLast.requests > 0)
 	}
@@ -351,8 +531,15 @@ func (d *Detector) decision(ev *evaluation, v verdictNow, now time.Time) *releas
 	if ns := r.Attributes[release.AttrServiceNamespace]; ns != "" {
 		rel[release.AttrServiceNamespace] = ns
 	}
-	if pv := r.Release.PreviousVersion; pv != "" {
+	// The version actually compared with, which the deploy event may not
+	// have named.
+	if pv := ev.ctrlLabel; pv != "" {
 		rel["previous_version"] = pv
+	} else if pv := r.Release.PreviousVersion; pv != "" {
+		rel["previous_version"] = pv
+	}
+	if r.Source == release.SourceObserved {
+		rel["source"] = release.SourceObserved
 	}
 	for k, val := range r.Release.Scope {
 		rel[k] = val

@@ -119,7 +119,7 @@ func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
 		})
 		for _, k := range keys {
 			if v := versions[k]; v.rps > 0 {
-				d.Arm(k).RecordSpans(cls, pcommon.NewMap(), spans(r, v), clk.now)
+				d.Arm(k, "").RecordSpans(cls, pcommon.NewMap(), spans(r, v), clk.now)
 			}
 		}
 		clk.now = clk.now.Add(time.Second)
@@ -273,7 +273,7 @@ func TestAllAtOnceAgainstBaseline(t *testing.T) {
 	if !ok || d.Cause != release.CauseEndogenous {
 		t.Fatalf("want an endogenous rollback, got %+v", out.decisions)
 	}
-	if !strings.Contains(d.Rationale, "pre-deploy baseline") {
+	if !strings.Contains(d.Rationale, "for v1.4.1 before the deploy") {
 		t.Fatalf("rationale %q", d.Rationale)
 	}
 	t.Logf("all-at-once decided in %s", d.DecidedAt.Sub(out.deployAt))
@@ -300,9 +300,9 @@ func TestEvictionSparesSeriesUnderEvaluation(t *testing.T) {
 	cfg.MaxArms = 3
 	d := New(cfg, clk, func(*release.Decision) {})
 	old, neu := ArmKey{Service: svc, Version: "1.4.1"}, ArmKey{Service: svc, Version: "1.4.2"}
-	d.Arm(old)
+	d.Arm(old, "")
 	clk.now = clk.now.Add(time.Second)
-	d.Arm(neu)
+	d.Arm(neu, "")
 	d.OnRelease(&release.Release{ID: "deploy-1", Status: release.StatusInProgress, StartedAt: clk.now,
 		Attributes: map[string]string{release.AttrServiceName: "checkout", release.AttrServiceNamespace: "shop",
 			release.AttrServiceVersion: "v1.4.2", release.AttrDeploymentEnvironment: "production"},
@@ -313,9 +313,9 @@ func TestEvictionSparesSeriesUnderEvaluation(t *testing.T) {
 	// old and neu were seen before x, but they are under evaluation: x is
 	// the one to go when y arrives.
 	clk.now = clk.now.Add(time.Second)
-	d.Arm(other("x")).RecordLogs(1, 0, clk.now)
+	d.Arm(other("x"), "").RecordLogs(1, 0, clk.now)
 	clk.now = clk.now.Add(time.Second)
-	d.Arm(other("y"))
+	d.Arm(other("y"), "")
 	st := d.Stats()
 	require.Equal(t, Stats{Arms: 3, Evaluations: 1, ArmsEvicted: 1}, st)
 	d.armsMu.RLock()

@@ -69,14 +69,38 @@ type signalState struct {
 	drift *sequential.BaselineTest
 	// candSamples/ctrlSamples are the exposures behind the test.
 	candSamples, ctrlSamples float64
+	// pool holds concurrent slices until both sides have exposure: pods
+	// export at their own phase (every 10-60 s for metrics), so a slice
+	// with data on one side only is common and must not be dropped.
+	pool struct{ ce, cn, oe, on float64 }
 }
 
 // evaluation follows one release from its deploy to its verdict.
 type evaluation struct {
-	rel       *release.Release
-	cand      ArmKey
-	ctrl      ArmKey // Version empty when there is no previous version
-	start     time.Time
+	rel  *release.Release
+	cand ArmKey
+	ctrl ArmKey // Version empty when there is no previous version
+	// baseArm is the control version's telemetry before the deploy (its
+	// pre-deploy baseline); nil until that version is seen.
+	baseArm *Arm
+	// ctrlLabel is the control version as written; ctrlNote explains a
+	// control the deploy event did not name.
+	ctrlLabel, ctrlNote string
+	// snapshotted: the pre-deploy state was taken (on the first tick).
+	snapshotted bool
+	// preTrend notes a service that was already degrading before the
+	// deploy.
+	preTrend string
+	// lifecycleSent: the end of an implicit release's rollout was reported.
+	lifecycleSent bool
+	// switched is set when a concurrent comparison moved to the baseline
+	// because the control stopped serving.
+	switched bool
+	// ctrlLastData and ctrlMaxGap follow the control's arrivals, to tell
+	// a control that stopped from one that exports every minute.
+	ctrlLastData time.Time
+	ctrlMaxGap   time.Duration
+	start        time.Time
 	warmEnd   time.Time
 	mode      mode
 	ctrlWarm  float64 // control requests seen during warm-up
@@ -121,10 +145,16 @@ func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envH
 				continue
 			}
 			oe, on := s.events(ctrl)
-			s.rate.Observe(ce, cn, oe, on)
-			s.drift.Observe(oe, on)
-			s.candSamples += cn
-			s.ctrlSamples += on
+			p := &s.pool
+			p.ce, p.cn, p.oe, p.on = p.ce+ce, p.cn+cn, p.oe+oe, p.on+on
+			if p.cn <= 0 || p.on <= 0 {
+				continue
+			}
+			s.rate.Observe(p.ce, p.cn, p.oe, p.on)
+			s.drift.Observe(p.oe, p.on)
+			s.candSamples += p.cn
+			s.ctrlSamples += p.on
+			*p = struct{ ce, cn, oe, on float64 }{}
 		case modeBaseline:
 			s.base.Observe(ce, cn)
 			s.candSamples += cn
@@ -132,6 +162,83 @@ func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envH
 	}
 	if ev.mode == modeBaseline && envHasData && ev.envTest != nil {
 		ev.envTest.Observe(envLast.failures, envLast.requests)
+	}
+}
+
+// useControl sets the control version.
+func (ev *evaluation) useControl(c controlChoice) {
+	ev.ctrl, ev.baseArm, ev.ctrlLabel, ev.ctrlNote = c.key, c.arm, c.label, c.note
+}
+
+// snapshot takes the pre-deploy state: the control version's baseline, its
+// dependencies, and whether it was already degrading. Called from the
+// evaluation goroutine, which owns the arms' baselines.
+func (ev *evaluation) snapshot(cfg *Config, envBase counts) {
+	ev.snapshotted = true
+	ev.envBase = envBase
+	if ev.baseArm != nil && ev.baseArm.key.Version == ev.cand.Version {
+		ev.baseArm = nil
+	}
+	if ev.baseArm == nil {
+		return
+	}
+	ev.prevBase, ev.prevHist = ev.baseArm.baseline()
+	ev.peersCtrl = ev.baseArm.peerSnapshot()
+	ev.preTrend = ev.baseArm.trend(cfg)
+}
+
+// controlGone is how long a concurrent control may send nothing, while the
+// candidate serves, before it is taken to have stopped (three times its
+// longest gap so far, for controls that export every minute).
+const controlGone = 20 * time.Second
+
+// recentlyServing: a control seen this recently at the end of the warm-up
+// is taken to serve next to the candidate.
+const recentlyServing = 90 * time.Second
+
+// followControl notes the control's arrivals and, when it has stopped while
+// the candidate serves (old pods drained, or the rollout reached 100%),
+// moves the comparison to the pre-deploy baseline.
+func (ev *evaluation) followControl(cfg *Config, cand, ctrl *Arm, now time.Time) {
+	if ev.mode != modeConcurrent {
+		return
+	}
+	if ctrl != nil && ctrl.last.requests > 0 {
+		if gap := now.Sub(ev.ctrlLastData); !ev.ctrlLastData.IsZero() && gap > ev.ctrlMaxGap {
+			ev.ctrlMaxGap = gap
+		}
+		ev.ctrlLastData = now
+		return
+	}
+	if cand == nil || cand.last.requests == 0 || now.Sub(ev.ctrlLastData) <= max(controlGone, 3*ev.ctrlMaxGap) {
+		return
+	}
+	ev.switchToBaseline(cfg)
+}
+
+// switchToBaseline continues every signal against the pre-deploy baseline,
+// carrying the concurrent evidence (see sequential.BaselineTest.Carry).
+func (ev *evaluation) switchToBaseline(cfg *Config) {
+	ev.mode, ev.switched = modeBaseline, true
+	for _, s := range ev.signals {
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		if s.lowerIsBad {
+			rc.Direction = sequential.Lower
+		}
+		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
+		s.base = sequential.NewBaselineTest(rc, be, bn)
+		s.base.Carry(s.rate.Evidence())
+		s.test = s.base
+		s.ctrlSamples = bn
+		s.pool = struct{ ce, cn, oe, on float64 }{}
+	}
+	ev.buildEnvTest(cfg)
+}
+
+func (ev *evaluation) buildEnvTest(cfg *Config) {
+	if ev.envBase.requests > 0 {
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		ev.envTest = sequential.NewBaselineTest(rc, ev.envBase.failures, ev.envBase.requests)
 	}
 }
 
@@ -161,11 +268,19 @@ func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) 
 	return float64(h.Above(s.threshold)), float64(h.Total())
 }
 
-// setup chooses the comparison at the end of warm-up and builds the tests.
-func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm) {
+// setup chooses the comparison at the end of warm-up and builds the tests:
+// against the control running at the same time when it served during the
+// warm-up (and the deploy is not all-at-once), else against the control's
+// pre-deploy baseline.
+func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	ev.mode = modeBaseline
-	if ev.ctrl.Version != "" && ctrl != nil && ev.ctrlWarm > 0 {
-		ev.mode = modeConcurrent
+	if ev.rel.Release.Strategy != release.StrategyAllAtOnce && ev.ctrl.Version != "" && ctrl != nil {
+		// A control that exports metrics every minute may send nothing in
+		// the warm-up and still serve.
+		seen := ctrl.seen()
+		if ev.ctrlWarm > 0 || now.Sub(seen) <= recentlyServing {
+			ev.mode, ev.ctrlLastData = modeConcurrent, seen
+		}
 	}
 	// Latency thresholds are the control's quantiles: the concurrent
 	// control's recent latency, or the pre-deploy baseline's.
@@ -203,9 +318,8 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm) {
 		}
 		ev.signals = append(ev.signals, s)
 	}
-	if ev.mode == modeBaseline && ev.envBase.requests > 0 {
-		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
-		ev.envTest = sequential.NewBaselineTest(rc, ev.envBase.failures, ev.envBase.requests)
+	if ev.mode == modeBaseline {
+		ev.buildEnvTest(cfg)
 	}
 }
 
@@ -335,7 +449,7 @@ func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause,
 	}
 	if ev.mode == modeBaseline {
 		if ev.envTest == nil || ev.envTest.CandExposure == 0 {
-			return release.CauseUnknown, "no other service in the environment to compare with"
+			return ev.aloneCause(worst, cand)
 		}
 		now, before := ev.envTest.Rates()
 		if worst.name == SignalErrorRate && comparable(now-before, candRate-ctrlRate, false) {
@@ -348,6 +462,59 @@ func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause,
 		}
 	}
 	return release.CauseEndogenous, ""
+}
+
+// aloneCause judges a service with no other service in its environment to
+// compare with, on its own evidence: its dependencies (do its failures sit
+// in calls that fail more than before the deploy?) and its pre-deploy
+// baseline (was it already degrading?). The verdict does not depend on
+// whether unrelated services happen to send telemetry.
+func (ev *evaluation) aloneCause(worst *signalState, cand *Arm) (release.Cause, string) {
+	const missing = "no other service in the environment to compare with"
+	if ev.preTrend != "" {
+		return release.CauseUnknown, missing + ", and " + ev.preTrend
+	}
+	if worst.name == SignalErrorRate && cand != nil {
+		if peer, note, ok := ev.dependencyWorse(cand); ok {
+			return release.CauseUnknown, fmt.Sprintf("%s; its failures are calls to %s, which fail more than before the deploy (%s)", missing, peer, note)
+		}
+	}
+	return release.CauseEndogenous, missing + "; it was steady before the deploy and its dependencies do not explain the change"
+}
+
+// dependencyWorse finds a dependency that holds most of the candidate's
+// failures and fails more now than it did for the control before the
+// deploy.
+func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
+	errSig := ev.signal(SignalErrorRate)
+	if errSig == nil || errSig.base == nil || errSig.base.CandEvents == 0 {
+		return "", "", false
+	}
+	candFail := errSig.base.CandEvents
+	cp := cand.peerSnapshot()
+	peers := make([]string, 0, len(cp))
+	for p := range cp {
+		peers = append(peers, p)
+	}
+	sort.Strings(peers)
+	for _, p := range peers {
+		c := cp[p]
+		c.calls -= ev.peersCand[p].calls
+		c.failures -= ev.peersCand[p].failures
+		if c.calls == 0 || c.failures < 0.5*candFail {
+			continue
+		}
+		before := ev.peersCtrl[p]
+		cr := c.failures / c.calls
+		br := 0.0
+		if before.calls > 0 {
+			br = before.failures / before.calls
+		}
+		if cr > 2*br {
+			return p, fmt.Sprintf("%s of calls now, %s before", pct(cr), pct(br)), true
+		}
+	}
+	return "", "", false
 }
 
 // comparable reports whether an outside increase is at least half the

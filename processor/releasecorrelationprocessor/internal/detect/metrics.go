@@ -23,11 +23,32 @@ type stream struct {
 
 var seed = maphash.MakeSeed()
 
-// streamID hashes a data point's identity within an arm: the metric name
-// and the point's attributes.
-func streamID(metric string, attrs pcommon.Map) uint64 {
+// resourceID hashes a resource's attributes: several pods of one version
+// report streams of the same name and point attributes, told apart only by
+// their resource (service.instance.id, k8s.pod.uid...).
+func resourceID(attrs pcommon.Map) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		h.WriteString(k)
+		h.WriteByte(1)
+		h.WriteString(v.AsString())
+		h.WriteByte(0)
+		return true
+	})
+	return h.Sum64()
+}
+
+// streamID hashes a data point's identity within an arm: its resource, the
+// metric name and the point's attributes.
+func streamID(resource uint64, metric string, attrs pcommon.Map) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(resource >> (8 * i))
+	}
+	h.Write(b[:])
 	h.WriteString(metric)
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		h.WriteByte(0)
@@ -58,21 +79,34 @@ func (a *Arm) streamFor(id uint64) *stream {
 }
 
 // delta turns a cumulative value into the increase since the last point of
-// the stream; the first point of a stream, and a reset, give no increase
-// (their value covers an unknown past).
-func (a *Arm) delta(metric string, attrs pcommon.Map, start pcommon.Timestamp, value float64) float64 {
-	st := a.streamFor(streamID(metric, attrs))
+// the stream. The first point of a stream that started before the detector
+// did gives no increase (its value covers an unknown past); one that started
+// since, and a reset, count from zero.
+func (a *Arm) delta(c *SpanClassifier, resource uint64, metric string, attrs pcommon.Map, start pcommon.Timestamp, value float64) float64 {
+	st := a.streamFor(streamID(resource, metric, attrs))
 	if st == nil {
 		return 0
 	}
 	first := st.start == 0 && st.value == 0
-	reset := start != st.start || value < st.value
+	reset := !first && (start != st.start || value < st.value)
 	d := value - st.value
 	st.start, st.value = start, value
-	if first || reset {
+	switch {
+	case first:
+		if c.watched(start) {
+			return value
+		}
 		return 0
+	case reset:
+		return value
 	}
 	return d
+}
+
+// watched reports whether a stream that started at start began after the
+// detector did.
+func (c *SpanClassifier) watched(start pcommon.Timestamp) bool {
+	return start != 0 && c.WatchStart != 0 && start >= c.WatchStart
 }
 
 // KPI is a business metric compared per request between versions.
@@ -99,28 +133,36 @@ func matches(attrs pcommon.Map, want map[string]string) bool {
 // RecordMetrics tallies one resource's metrics: configured KPIs (sums and
 // gauges of counts, delta or cumulative) and, when the arm has no server
 // spans, requests, failures and latency from http.server.request.duration.
-func (a *Arm) RecordMetrics(c SpanClassifier, kpis []KPI, sms pmetric.ScopeMetricsSlice, now time.Time) {
+func (a *Arm) RecordMetrics(c SpanClassifier, kpis []KPI, resource pcommon.Map, sms pmetric.ScopeMetricsSlice, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastSeen = now
+	var res uint64
+	resHashed := false
+	resID := func() uint64 {
+		if !resHashed {
+			res, resHashed = resourceID(resource), true
+		}
+		return res
+	}
 	useHTTP := a.lastSpans.IsZero() || now.Sub(a.lastSpans) > spanSourceMemory
 	for i := 0; i < sms.Len(); i++ {
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
 			if useHTTP && m.Name() == HTTPServerDuration && m.Type() == pmetric.MetricTypeHistogram {
-				a.recordHTTPDuration(c, m)
+				a.recordHTTPDuration(&c, resID(), m)
 			}
 			for k := range kpis {
 				if kpis[k].Metric == m.Name() {
-					a.kpi(k, &kpis[k], m)
+					a.kpi(&c, resID, k, &kpis[k], m)
 				}
 			}
 		}
 	}
 }
 
-func (a *Arm) kpi(i int, k *KPI, m pmetric.Metric) {
+func (a *Arm) kpi(c *SpanClassifier, resID func() uint64, i int, k *KPI, m pmetric.Metric) {
 	var dps pmetric.NumberDataPointSlice
 	cumulative := false
 	switch m.Type() {
@@ -142,7 +184,7 @@ func (a *Arm) kpi(i int, k *KPI, m pmetric.Metric) {
 			v = float64(dp.IntValue())
 		}
 		if cumulative {
-			v = a.delta(m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
+			v = a.delta(c, resID(), m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
 		}
 		if v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
 			a.cur.kpi[i] += v
@@ -153,7 +195,7 @@ func (a *Arm) kpi(i int, k *KPI, m pmetric.Metric) {
 // recordHTTPDuration adds the requests of http.server.request.duration
 // points: their count (failures where http.response.status_code is a server
 // error) and their latency, each bucket's requests at its upper bound.
-func (a *Arm) recordHTTPDuration(c SpanClassifier, m pmetric.Metric) {
+func (a *Arm) recordHTTPDuration(c *SpanClassifier, resource uint64, m pmetric.Metric) {
 	h := m.Histogram()
 	cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 	dps := h.DataPoints()
@@ -162,17 +204,21 @@ func (a *Arm) recordHTTPDuration(c SpanClassifier, m pmetric.Metric) {
 		counts := dp.BucketCounts().AsRaw()
 		total := dp.Count()
 		if cumulative {
-			st := a.streamFor(streamID(m.Name(), dp.Attributes()))
+			st := a.streamFor(streamID(resource, m.Name(), dp.Attributes()))
 			if st == nil {
 				continue
 			}
 			first := st.start == 0 && st.count == 0
-			reset := dp.StartTimestamp() != st.start || total < st.count || len(counts) != len(st.buckets)
+			reset := !first && (dp.StartTimestamp() != st.start || total < st.count || len(counts) != len(st.buckets))
 			// prev must not share st.buckets' array, which is overwritten.
 			prev, prevTotal := append([]uint64(nil), st.buckets...), st.count
 			st.start, st.count, st.buckets = dp.StartTimestamp(), total, append(st.buckets[:0], counts...)
-			if first || reset {
+			if first && !c.watched(dp.StartTimestamp()) {
 				continue
+			}
+			if first || reset {
+				// Watched from its start, or restarted: all of it is new.
+				prev, prevTotal = make([]uint64, len(counts)), 0
 			}
 			delta := make([]uint64, len(counts))
 			for b := range counts {

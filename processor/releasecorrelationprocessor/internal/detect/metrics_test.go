@@ -25,34 +25,35 @@ func sumMetric(name string, temporality pmetric.AggregationTemporality, start pc
 }
 
 func TestKPIFromCumulativeAndDeltaSums(t *testing.T) {
-	a := newArm(ArmKey{}, 10*time.Minute)
+	a := newArm(ArmKey{}, "", time.Time{}, 10*time.Minute)
 	kpis := []KPI{{Name: "orders", Metric: "orders", Attributes: map[string]string{"status": "ok"}, LowerIsBad: true}}
 	cls := SpanClassifier{ServerErrorMin: 500}
 	now := time.Now()
 	cum := pmetric.AggregationTemporalityCumulative
 	// The first point of a cumulative stream covers an unknown past: no
 	// increase. Then increases count; a filtered-out point never does.
-	a.RecordMetrics(cls, kpis, sumMetric("orders", cum, 100, map[string]float64{"ok": 50, "failed": 9}), now)
-	a.RecordMetrics(cls, kpis, sumMetric("orders", cum, 100, map[string]float64{"ok": 58, "failed": 20}), now)
-	a.RecordMetrics(cls, kpis, sumMetric("orders", cum, 100, map[string]float64{"ok": 61, "failed": 30}), now)
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 50, "failed": 9}), now)
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 58, "failed": 20}), now)
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 61, "failed": 30}), now)
 	if got := a.cur.kpi[0]; got != 11 {
 		t.Fatalf("cumulative increases: got %v, want 11", got)
 	}
-	// A restart (new start time, lower value) is a reset: no increase from it.
-	a.RecordMetrics(cls, kpis, sumMetric("orders", cum, 200, map[string]float64{"ok": 4}), now)
-	a.RecordMetrics(cls, kpis, sumMetric("orders", cum, 200, map[string]float64{"ok": 10}), now)
-	if got := a.cur.kpi[0]; got != 17 {
-		t.Fatalf("after a reset: got %v, want 17", got)
+	// A restart (new start time, lower value) is a reset: the new stream
+	// counts from zero, so all of its value is new.
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 200, map[string]float64{"ok": 4}), now)
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 200, map[string]float64{"ok": 10}), now)
+	if got := a.cur.kpi[0]; got != 21 {
+		t.Fatalf("after a reset: got %v, want 21", got)
 	}
 	// Delta points add as they are.
-	a.RecordMetrics(cls, kpis, sumMetric("orders", pmetric.AggregationTemporalityDelta, 0, map[string]float64{"ok": 5}), now)
-	if got := a.cur.kpi[0]; got != 22 {
-		t.Fatalf("delta: got %v, want 22", got)
+	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", pmetric.AggregationTemporalityDelta, 0, map[string]float64{"ok": 5}), now)
+	if got := a.cur.kpi[0]; got != 26 {
+		t.Fatalf("delta: got %v, want 26", got)
 	}
 }
 
 func TestRequestsFromHTTPServerDuration(t *testing.T) {
-	a := newArm(ArmKey{}, 10*time.Minute)
+	a := newArm(ArmKey{}, "", time.Time{}, 10*time.Minute)
 	cls := SpanClassifier{ServerErrorMin: 500}
 	point := func(code int64, counts []uint64) pmetric.ScopeMetricsSlice {
 		md := pmetric.NewMetrics()
@@ -74,10 +75,10 @@ func TestRequestsFromHTTPServerDuration(t *testing.T) {
 		return sms
 	}
 	now := time.Now()
-	a.RecordMetrics(cls, nil, point(200, []uint64{10, 2, 0}), now)
-	a.RecordMetrics(cls, nil, point(503, []uint64{1, 0, 0}), now)
-	a.RecordMetrics(cls, nil, point(200, []uint64{40, 4, 1}), now)
-	a.RecordMetrics(cls, nil, point(503, []uint64{6, 0, 0}), now)
+	a.RecordMetrics(cls, nil, pcommon.NewMap(), point(200, []uint64{10, 2, 0}), now)
+	a.RecordMetrics(cls, nil, pcommon.NewMap(), point(503, []uint64{1, 0, 0}), now)
+	a.RecordMetrics(cls, nil, pcommon.NewMap(), point(200, []uint64{40, 4, 1}), now)
+	a.RecordMetrics(cls, nil, pcommon.NewMap(), point(503, []uint64{6, 0, 0}), now)
 	if a.cur.requests != 38 || a.cur.failures != 5 {
 		t.Fatalf("requests %v failures %v, want 38 and 5", a.cur.requests, a.cur.failures)
 	}
@@ -86,7 +87,7 @@ func TestRequestsFromHTTPServerDuration(t *testing.T) {
 	}
 	// With server spans seen recently, the histogram is not counted again.
 	a.lastSpans = now
-	a.RecordMetrics(cls, nil, point(200, []uint64{80, 4, 1}), now)
+	a.RecordMetrics(cls, nil, pcommon.NewMap(), point(200, []uint64{80, 4, 1}), now)
 	if a.cur.requests != 38 {
 		t.Fatalf("requests counted twice: %v", a.cur.requests)
 	}

@@ -13,12 +13,36 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 	r := ev.rel
 	who := serviceName(r) + " " + r.Version()
 	against := "its pre-deploy baseline"
+	if ev.ctrlLabel != "" {
+		against = ev.ctrlLabel + " before the deploy"
+	}
 	if ev.mode == modeConcurrent {
-		against = ev.rel.Release.PreviousVersion
+		against = ev.ctrlLabel
 		if against == "" {
 			against = "the previous version"
 		}
 	}
+	// What the reader needs to trust the comparison: a release seen only in
+	// the telemetry, a control the deploy did not name, a control that
+	// stopped serving.
+	var context []string
+	if r.Source == release.SourceObserved {
+		context = append(context, "seen in the telemetry without a deploy event")
+	}
+	if ev.ctrlNote != "" {
+		context = append(context, ev.ctrlNote)
+	}
+	if ev.switched {
+		context = append(context, fmt.Sprintf("%s stopped serving during the rollout, so the comparison moved to its pre-deploy baseline", ev.ctrlLabel))
+	}
+	suffix := ""
+	if len(context) > 0 {
+		suffix = " (" + strings.Join(context, "; ") + ")"
+	}
+	return rationaleText(ev, v, now, minEffect, minSamples, who, against) + suffix
+}
+
+func rationaleText(ev *evaluation, v verdictNow, now time.Time, minEffect float64, minSamples int, who, against string) string {
 	span := now.Sub(ev.warmEnd).Round(time.Second)
 	switch v.verdict {
 	case release.VerdictRegression:
@@ -38,9 +62,12 @@ func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, m
 		case release.CauseExogenous:
 			fmt.Fprintf(&b, " Not the release's own fault: %s.", v.causeNote)
 		case release.CauseEndogenous:
-			if ev.mode == modeConcurrent {
+			switch {
+			case ev.mode == modeConcurrent:
 				b.WriteString(" The release's own fault: the previous version, running at the same time, is not affected.")
-			} else {
+			case v.causeNote != "":
+				fmt.Fprintf(&b, " The release's own fault: %s.", v.causeNote)
+			default:
 				b.WriteString(" The release's own fault: other services in the environment are not affected.")
 			}
 		default:

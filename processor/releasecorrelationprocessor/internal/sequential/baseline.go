@@ -22,6 +22,9 @@ type BaselineTest struct {
 	healthyLogLR []float64
 	maxLog       float64
 	maxHealthy   float64
+	// prior and priorHealthy are the log likelihood ratios carried from a
+	// test that ran before this one (see Carry).
+	prior, priorHealthy float64
 
 	BaselineEvents, BaselineExposure float64
 	CandEvents, CandExposure         float64
@@ -70,6 +73,21 @@ func wilson(x, n, z float64) (lo, hi float64) {
 	return math.Max(0, c-h), math.Min(1, c+h)
 }
 
+// Carry continues the evidence of a concurrent comparison whose control
+// stopped serving (old pods drained, or the rollout reached 100%). The
+// concurrent likelihood ratio at the switch, times this test's from then
+// on, is still a nonnegative supermartingale under "the release made
+// nothing worse" (each factor is one given the past), so Ville's
+// inequality holds for the product and no evidence is thrown away. The
+// candidate's counts so far join its rate estimate.
+func (t *BaselineTest) Carry(e Evidence) {
+	t.prior, t.priorHealthy = e.Log, e.HealthyLog
+	t.maxLog = math.Max(t.maxLog, e.MaxLog)
+	t.maxHealthy = math.Max(t.maxHealthy, e.MaxHealthyLog)
+	t.CandEvents += e.CandEvents
+	t.CandExposure += e.CandExposure
+}
+
 // Observe adds the candidate's events and exposure of one slice.
 func (t *BaselineTest) Observe(events, exposure float64) {
 	if exposure <= 0 {
@@ -89,8 +107,8 @@ func (t *BaselineTest) Observe(events, exposure float64) {
 		}
 		t.healthyLogLR[k] += poissonLogLR(events, exposure, alt, t.healthyNull)
 	}
-	t.maxLog = math.Max(t.maxLog, logMeanExp(t.logLR))
-	t.maxHealthy = math.Max(t.maxHealthy, logMeanExp(t.healthyLogLR))
+	t.maxLog = math.Max(t.maxLog, t.prior+logMeanExp(t.logLR))
+	t.maxHealthy = math.Max(t.maxHealthy, t.priorHealthy+logMeanExp(t.healthyLogLR))
 }
 
 func (t *BaselineTest) alt(null, theta float64) float64 {

@@ -153,6 +153,22 @@ func logMeanExp(xs []float64) float64 {
 	return m + math.Log(s/float64(len(xs)))
 }
 
+// Evidence is the test's state for carrying it into another test: the
+// current log likelihood-ratio mixtures (regression and healthy) and their
+// running maxima.
+type Evidence struct {
+	Log, HealthyLog       float64
+	MaxLog, MaxHealthyLog float64
+	CandEvents            float64
+	CandExposure          float64
+}
+
+// Evidence returns the state to carry on when the control stops serving.
+func (t *RateTest) Evidence() Evidence {
+	return Evidence{Log: logMeanExp(t.logLR), HealthyLog: logMeanExp(t.healthyLogLR),
+		MaxLog: t.maxLog, MaxHealthyLog: t.maxHealthyLog, CandEvents: t.CandEvents, CandExposure: t.CandExposure}
+}
+
 // RegressionConfidence is 1 minus the always-valid p-value of "the
 // candidate is no worse": 1 - 1/max(LR) over the whole run, floored at 0.
 func (t *RateTest) RegressionConfidence() float64 { return confidence(t.maxLog) }

@@ -71,14 +71,22 @@ func Known(f Field) bool {
 
 // Match is a resource's release.
 type Match struct {
-	// Key is the matched release key's view.
+	// Key is the matched release key's view; nil when the store knows
+	// nothing of the service in its environment and scope.
 	Key *releasestoreextension.KeyView
-	// Release is the release of the resource's version; nil for RoleUnknown.
+	// Release is the release of the resource's version; nil for RoleUnknown
+	// and for a control the store never saw deployed.
 	Release *release.Release
 	Role    Role
 	// Inferred is set when the resource had no service.version and the
-	// key's only live version was taken.
+	// version was taken from the key's only live version or from a hint.
 	Inferred bool
+	// Version is the resource's normalised version: its service.version,
+	// else the hint given to Match, else the inferred live version; empty
+	// when it cannot be told.
+	Version string
+	// Label is the version as written (Version is normalised).
+	Label string
 	// Service identifies the service in its environment.
 	Service release.ServiceKey
 }
@@ -88,12 +96,16 @@ type Stamper struct {
 	lookup func(release.ServiceKey) *releasestoreextension.ServiceView
 	// defaultEnvironment is used for resources without an environment.
 	defaultEnvironment string
-	overwrite          bool
+	// aliases map lower-cased environment names to canonical ones, the
+	// table deploy events are normalised with, so that telemetry saying
+	// "prod" meets the release stored as "production".
+	aliases   map[string]string
+	overwrite bool
 }
 
 // New returns a Stamper reading release state through lookup.
-func New(lookup func(release.ServiceKey) *releasestoreextension.ServiceView, defaultEnvironment string, overwrite bool) *Stamper {
-	return &Stamper{lookup: lookup, defaultEnvironment: defaultEnvironment, overwrite: overwrite}
+func New(lookup func(release.ServiceKey) *releasestoreextension.ServiceView, defaultEnvironment string, aliases map[string]string, overwrite bool) *Stamper {
+	return &Stamper{lookup: lookup, defaultEnvironment: defaultEnvironment, aliases: aliases, overwrite: overwrite}
 }
 
 func str(attrs pcommon.Map, name string) string {
@@ -103,24 +115,44 @@ func str(attrs pcommon.Map, name string) string {
 	return ""
 }
 
-// Match finds the resource's release key and role. ok is false when the
-// store knows nothing of the service in its environment and scope.
-func (s *Stamper) Match(attrs pcommon.Map) (m Match, ok bool) {
-	name := str(attrs, release.AttrServiceName)
-	if name == "" {
-		return m, false
-	}
+// Environment returns the canonical environment of a resource.
+func (s *Stamper) Environment(attrs pcommon.Map) string {
 	env := str(attrs, release.AttrDeploymentEnvironment)
 	if env == "" {
 		env = str(attrs, "deployment.environment")
 	}
 	if env == "" {
-		env = s.defaultEnvironment
+		return s.defaultEnvironment
 	}
-	m.Service = release.ServiceKey{Namespace: str(attrs, release.AttrServiceNamespace), Name: name, Environment: env}
+	return release.CanonicalEnvironment(env, s.aliases)
+}
+
+// Hinter tells the version of a resource without service.version, learned
+// from its pod's other signals.
+type Hinter interface {
+	VersionHint(release.ServiceKey, pcommon.Map) string
+}
+
+// Match finds the resource's service, release key and role. hints, when not
+// nil, tells the version of a resource without service.version. ok is false
+// only for a resource without service.name; m.Key is nil when the store
+// knows nothing of the service in its environment and scope.
+func (s *Stamper) Match(attrs pcommon.Map, hints Hinter) (m Match, ok bool) {
+	name := str(attrs, release.AttrServiceName)
+	if name == "" {
+		return m, false
+	}
+	m.Service = release.ServiceKey{Namespace: str(attrs, release.AttrServiceNamespace), Name: name, Environment: s.Environment(attrs)}
+	m.Label = str(attrs, release.AttrServiceVersion)
+	m.Version = release.NormalizeVersion(m.Label)
+	if m.Version == "" && hints != nil {
+		if h := hints.VersionHint(m.Service, attrs); h != "" {
+			m.Version, m.Label, m.Inferred = h, h, true
+		}
+	}
 	view := s.lookup(m.Service)
 	if view == nil {
-		return m, false
+		return m, true
 	}
 	for i := range view.Keys {
 		if scopeMatches(attrs, view.Keys[i].Scope) {
@@ -129,20 +161,30 @@ func (s *Stamper) Match(attrs pcommon.Map) (m Match, ok bool) {
 		}
 	}
 	if m.Key == nil || m.Key.Active == nil {
-		return m, m.Key != nil
+		return m, true
 	}
 	m.Role = RoleUnknown
 	active, control := m.Key.Active, m.Key.Control
-	version := release.NormalizeVersion(str(attrs, release.AttrServiceVersion))
+	activeVersion := release.NormalizeVersion(active.Version())
+	// The version replaced, while the active release rolls out: the store's
+	// live previous release, or the version the deploy event names even
+	// when the store never saw it deployed.
+	controlVersion := ""
+	if control != nil {
+		controlVersion = release.NormalizeVersion(control.Version())
+	} else if active.Status == release.StatusInProgress && active.Release.Strategy != release.StrategyAllAtOnce {
+		controlVersion = release.NormalizeVersion(active.Release.PreviousVersion)
+	}
 	switch {
-	case version == "" && control == nil:
-		// One live version: the resource runs it.
-		m.Release, m.Role, m.Inferred = active, activeRole(active), true
-	case version == "":
+	case m.Version == "" && (controlVersion == "" || active.Release.Strategy == release.StrategyAllAtOnce):
+		// One live version (or an all-at-once deploy, whose telemetry
+		// from now on is the new version's): the resource runs it.
+		m.Release, m.Role, m.Inferred, m.Version, m.Label = active, activeRole(active), true, activeVersion, active.Version()
+	case m.Version == "":
 		// Two live versions and no way to tell: unknown.
-	case version == release.NormalizeVersion(active.Version()):
+	case m.Version == activeVersion:
 		m.Release, m.Role = active, activeRole(active)
-	case control != nil && version == release.NormalizeVersion(control.Version()):
+	case m.Version == controlVersion:
 		m.Release, m.Role = control, RoleControl
 	}
 	return m, true
@@ -170,10 +212,21 @@ func (s *Stamper) Apply(attrs pcommon.Map, m Match, fields []Field) {
 	if m.Key == nil || m.Role == "" {
 		return
 	}
+
 	r := m.Release
 	for _, f := range fields {
-		if f == FieldRole {
+		switch f {
+		case FieldRole:
 			s.put(attrs, string(f), string(m.Role))
+			continue
+		case FieldServiceVersion:
+			// Only a version the resource did not say itself: inferred from
+			// the only live version, or learned from its pod.
+			if m.Inferred && r != nil {
+				s.put(attrs, string(f), r.Version())
+			} else if m.Inferred {
+				s.put(attrs, string(f), m.Version)
+			}
 			continue
 		}
 		if r == nil {
@@ -182,10 +235,6 @@ func (s *Stamper) Apply(attrs pcommon.Map, m Match, fields []Field) {
 		switch f {
 		case FieldDeploymentID:
 			s.put(attrs, string(f), r.ID)
-		case FieldServiceVersion:
-			if m.Inferred {
-				s.put(attrs, string(f), r.Version())
-			}
 		case FieldPreviousVersion:
 			s.put(attrs, string(f), r.Release.PreviousVersion)
 		case FieldStrategy:
