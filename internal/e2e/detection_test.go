@@ -194,3 +194,66 @@ func TestCanaryRegressionIsDecided(t *testing.T) {
 	assert.Equal(t, decision.Rationale, sent.Rationale)
 	require.NoError(t, p.WaitForOutput("EventName: release.action", 10*time.Second))
 }
+
+// TestFirstDeployIsDecided is the first contact of a new user, on the
+// embedded default config with no flags: services already send telemetry,
+// the collector has never seen a deploy event, and the first one announces
+// a canary of v1.4.2 replacing v1.4.1 (which the collector never saw
+// deployed). v1.4.1 serves 400 requests/s with 1% errors next to v1.4.2's
+// 45 requests/s with 6%: the canary must be rolled back.
+func TestFirstDeployIsDecided(t *testing.T) {
+	bin := e2etest.Binary(t)
+	e2etest.RequirePortsFree(t, 4317, 4318, 8088, 8089, 13133, 8888)
+	p := e2etest.Start(t, bin, e2etest.Options{Env: []string{
+		"OTELCOL_RELEASE_DATA_DIR=" + filepath.Join(t.TempDir(), "state"), "HOME=" + t.TempDir(), "XDG_STATE_HOME=",
+	}})
+	p.RequireReady(startTimeout, "http://localhost:13133/", "http://localhost:8089/api/v1/decisions")
+
+	c := newCanary(t, "http://localhost:8088", "http://localhost:4318", 8)
+	// Telemetry flows before anything is known about releases.
+	for i := 0; i < 20; i++ {
+		c.send("v1.4.1", 100, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.post(`{"id":"deploy-4711","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.2","deployment.environment.name":"prod"},
+	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":10}}`)
+	deployed := time.Now()
+
+	var decision *release.Decision
+	deadline := time.Now().Add(150 * time.Second)
+	for i := 0; decision == nil && time.Now().Before(deadline); i++ {
+		c.send("v1.4.1", 100, 0.01)
+		// 45 requests/s: 11 or 12 per quarter second.
+		c.send("v1.4.2", 11+i%4/3, 0.06)
+		time.Sleep(250 * time.Millisecond)
+		if i%4 != 3 {
+			continue
+		}
+		var got struct {
+			Decisions []*release.Decision `json:"decisions"`
+		}
+		e2etest.Get(t, "http://localhost:8089/api/v1/decisions?release=deploy-4711&action=rollback").JSON(t, &got)
+		if len(got.Decisions) > 0 {
+			decision = got.Decisions[0]
+		}
+	}
+	require.NotNil(t, decision, "no rollback decision within 150 s; output:\n%s", p.Tail(60))
+	t.Logf("decided %s after the first deploy event: %s", time.Since(deployed).Round(time.Second), decision.Rationale)
+	assert.Equal(t, release.CauseEndogenous, decision.Cause)
+	assert.Equal(t, "v1.4.1", decision.Release["previous_version"])
+	require.NotEmpty(t, decision.Evidence)
+	assert.Equal(t, "error_rate", decision.Evidence[0].Signal)
+	assert.GreaterOrEqual(t, decision.Evidence[0].Samples.Control, int64(1000), "v1.4.1, never deployed through the collector, is the control")
+	assert.Contains(t, decision.Rationale, "for v1.4.1")
+
+	// Nothing else was decided: v1.4.2's telemetry after its deploy event
+	// is not taken for an implicit release.
+	var all struct {
+		Decisions []*release.Decision `json:"decisions"`
+	}
+	e2etest.Get(t, "http://localhost:8089/api/v1/decisions").JSON(t, &all)
+	for _, d := range all.Decisions {
+		assert.Equal(t, "deploy-4711", d.ReleaseID(), "unexpected decision: %s", d.Rationale)
+	}
+}

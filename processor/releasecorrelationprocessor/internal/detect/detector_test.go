@@ -80,6 +80,21 @@ type scenario struct {
 	afterSeconds    int
 	changeAtSeconds int // the candidate switches to candLater at this time
 	candLater       *version
+	// controlSeconds, when set, is how long the previous version serves
+	// after the deploy (draining pods, a rollout reaching 100%).
+	controlSeconds int
+	// beforeLate, when set, is the previous version's traffic over the last
+	// beforeLateSeconds before the deploy (already degrading).
+	beforeLate        *version
+	beforeLateSeconds int
+	// previousVersion overrides the deploy event's previous_version ("-"
+	// for none).
+	previousVersion string
+}
+
+func (sc scenario) degradingBefore(late version, seconds int) scenario {
+	sc.beforeLate, sc.beforeLateSeconds = &late, seconds
+	return sc
 }
 
 type outcome struct {
@@ -126,20 +141,35 @@ func runScenario(t *testing.T, seed uint64, sc scenario) outcome {
 		d.Tick()
 	}
 	for s := 0; s < sc.beforeSeconds; s++ {
-		second(map[ArmKey]version{old: sc.before, other: sc.others})
+		before := sc.before
+		if sc.beforeLate != nil && s >= sc.beforeSeconds-sc.beforeLateSeconds {
+			before = *sc.beforeLate
+		}
+		second(map[ArmKey]version{old: before, other: sc.others})
 	}
 	out.deployAt = clk.now
 	rel := &release.Release{ID: "deploy-4711", Status: release.StatusInProgress, StartedAt: clk.now,
 		Attributes: map[string]string{release.AttrServiceName: "checkout", release.AttrServiceNamespace: "shop",
 			release.AttrServiceVersion: "v1.4.2", release.AttrDeploymentEnvironment: "production"},
 		Release: release.Context{PreviousVersion: "v1.4.1", Strategy: sc.strategy}}
+	switch sc.previousVersion {
+	case "":
+	case "-":
+		rel.Release.PreviousVersion = ""
+	default:
+		rel.Release.PreviousVersion = sc.previousVersion
+	}
 	d.OnRelease(rel)
 	for s := 0; s < sc.afterSeconds; s++ {
 		cand := sc.cand
 		if sc.candLater != nil && s >= sc.changeAtSeconds {
 			cand = *sc.candLater
 		}
-		second(map[ArmKey]version{old: sc.control, neu: cand, other: sc.others})
+		control := sc.control
+		if sc.controlSeconds > 0 && s >= sc.controlSeconds {
+			control = version{}
+		}
+		second(map[ArmKey]version{old: control, neu: cand, other: sc.others})
 	}
 	return out
 }
@@ -325,4 +355,102 @@ func TestEvictionSparesSeriesUnderEvaluation(t *testing.T) {
 	d.armsMu.RUnlock()
 	require.True(t, hasOld && hasNeu, "series under evaluation are never evicted")
 	require.False(t, hasX)
+}
+
+// Old pods that drain for a few seconds after an all-at-once deploy, with no
+// strategy said, make the comparison start concurrent; once they stop, it
+// must move to the pre-deploy baseline and still decide.
+func TestDrainingControlMovesToTheBaseline(t *testing.T) {
+	out := runScenario(t, 11, scenario{
+		beforeSeconds: 300, afterSeconds: 240, controlSeconds: 5,
+		before:  version{rps: 60, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 30, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 60, errorRate: 0.06, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok || d.Cause != release.CauseEndogenous {
+		t.Fatalf("want an endogenous rollback, got %+v", out.decisions)
+	}
+	if !strings.Contains(d.Rationale, "stopped serving") || !strings.Contains(d.Rationale, "before the deploy") {
+		t.Fatalf("rationale %q does not say the comparison moved to the baseline", d.Rationale)
+	}
+	t.Logf("decided in %s: %s", d.DecidedAt.Sub(out.deployAt), d.Rationale)
+}
+
+// A clean progressive rollout reaches 100%: the control stops, and the
+// release must still end healthy, not inconclusive until a hold.
+func TestProgressiveHealthyRolloutEndsHealthy(t *testing.T) {
+	out := runScenario(t, 12, scenario{
+		beforeSeconds: 300, afterSeconds: 600, controlSeconds: 90,
+		before:  version{rps: 60, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 40, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 60, errorRate: 0.01, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	for _, d := range out.decisions {
+		if d.Action != release.ActionNone {
+			t.Fatalf("a healthy rollout drew %s: %s", d.Action, d.Rationale)
+		}
+	}
+	if len(out.decisions) == 0 || out.decisions[0].Verdict != release.VerdictHealthy {
+		t.Fatalf("want a healthy verdict, got %+v", out.decisions)
+	}
+	t.Logf("healthy after %s: %s", out.decisions[0].DecidedAt.Sub(out.deployAt), out.decisions[0].Rationale)
+}
+
+// A service alone in its environment: no outside evidence either way. Steady
+// before the deploy and failing on its own after it, the release is at fault,
+// whether or not unrelated services send telemetry.
+func TestLoneServiceRegressionIsEndogenous(t *testing.T) {
+	out := runScenario(t, 13, scenario{
+		strategy: release.StrategyAllAtOnce, beforeSeconds: 300, afterSeconds: 180,
+		before: version{rps: 20, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:   version{rps: 20, errorRate: 0.06, latency: 50 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok || d.Cause != release.CauseEndogenous {
+		t.Fatalf("want an endogenous rollback, got %+v", out.decisions)
+	}
+	if !strings.Contains(d.Rationale, "no other service in the environment") {
+		t.Fatalf("rationale %q does not say what evidence was missing", d.Rationale)
+	}
+}
+
+// A service already degrading before the deploy, alone: the cause cannot be
+// told, and the rationale says why.
+func TestLoneServiceAlreadyDegradingIsUnknown(t *testing.T) {
+	out := runScenario(t, 14, scenario{
+		strategy: release.StrategyAllAtOnce, beforeSeconds: 480, afterSeconds: 180,
+		before: version{rps: 40, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:   version{rps: 40, errorRate: 0.08, latency: 50 * time.Millisecond},
+	}.degradingBefore(version{rps: 40, errorRate: 0.05, latency: 50 * time.Millisecond}, 120))
+	for _, d := range out.decisions {
+		if d.Action == release.ActionRollback {
+			t.Fatalf("rolled back a service that was failing before the deploy: %s", d.Rationale)
+		}
+	}
+	d, ok := out.first(release.ActionNotify)
+	if !ok || d.Cause != release.CauseUnknown || !strings.Contains(d.Rationale, "already degrading") {
+		t.Fatalf("want an unknown-cause notification, got %+v", out.decisions)
+	}
+}
+
+// The deploy event names a previous version never seen serving, while
+// another one is: that one is the control, and the rationale says so.
+func TestControlIsTheVersionSeenServing(t *testing.T) {
+	out := runScenario(t, 15, scenario{
+		strategy: release.StrategyCanary, beforeSeconds: 120, afterSeconds: 120, previousVersion: "v1.3.9",
+		before:  version{rps: 200, errorRate: 0.01, latency: 50 * time.Millisecond},
+		control: version{rps: 180, errorRate: 0.01, latency: 50 * time.Millisecond},
+		cand:    version{rps: 20, errorRate: 0.06, latency: 50 * time.Millisecond},
+		others:  version{rps: 100, errorRate: 0.01, latency: 20 * time.Millisecond},
+	})
+	d, ok := out.first(release.ActionRollback)
+	if !ok {
+		t.Fatalf("no rollback: %+v", out.decisions)
+	}
+	if d.Release["previous_version"] != "1.4.1" || !strings.Contains(d.Rationale, "v1.3.9, named as the previous version, was not seen serving") {
+		t.Fatalf("control not explained: %+v %q", d.Release, d.Rationale)
+	}
 }

@@ -101,15 +101,15 @@ type evaluation struct {
 	ctrlLastData time.Time
 	ctrlMaxGap   time.Duration
 	start        time.Time
-	warmEnd   time.Time
-	mode      mode
-	ctrlWarm  float64 // control requests seen during warm-up
-	prevBase  counts
-	prevHist  Histogram
-	envBase   counts
-	envTest   *sequential.BaselineTest
-	peersCand map[string]peerStat
-	peersCtrl map[string]peerStat
+	warmEnd      time.Time
+	mode         mode
+	ctrlWarm     float64 // control requests seen during warm-up
+	prevBase     counts
+	prevHist     Histogram
+	envBase      counts
+	envTest      *sequential.BaselineTest
+	peersCand    map[string]peerStat
+	peersCtrl    map[string]peerStat
 	// slicesCand/slicesCtrl are the breakdown counts at the start.
 	slicesCand map[string]map[string]sliceStat
 	slicesCtrl map[string]map[string]sliceStat
@@ -228,6 +228,9 @@ func (ev *evaluation) switchToBaseline(cfg *Config) {
 		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
 		s.base = sequential.NewBaselineTest(rc, be, bn)
 		s.base.Carry(s.rate.Evidence())
+		// The candidate's slices held back waiting for the control.
+		s.base.Observe(s.pool.ce, s.pool.cn)
+		s.candSamples += s.pool.cn
 		s.test = s.base
 		s.ctrlSamples = bn
 		s.pool = struct{ ce, cn, oe, on float64 }{}
