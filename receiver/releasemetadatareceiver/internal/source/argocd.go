@@ -176,11 +176,12 @@ func (argocdSource) Parse(d *Delivery) ([]release.Event, error) {
 // syncResult is empty and status.sync.revision may still be the deployed
 // commit: the operation's own revision is the one being synced. Once it
 // has finished, syncResult holds the revision resolved. A revision equal to
-// spec.source.targetRevision that is not a commit ("HEAD", "main", a manual
-// sync's symbolic ref) says nothing of what is deployed and is skipped.
+// spec.source.targetRevision that is neither a commit nor a version ("HEAD",
+// "main": a manual sync's symbolic ref) says nothing of what is deployed and
+// is skipped; a chart version ("6.5.4") is what is deployed.
 func argocdRevisions(typ release.EventType, f map[string]string, lists map[string][]string) []string {
 	operation := orList(lists["operation_revisions"], f["operation_revision"])
-	if len(operation) == 1 && operation[0] == f["target_revision"] && !isCommit(operation[0]) {
+	if len(operation) == 1 && operation[0] == f["target_revision"] && !isCommit(operation[0]) && !looksLikeVersion(operation[0]) {
 		operation = nil
 	}
 	result := orList(lists["revisions"], f["revision"])

@@ -459,6 +459,7 @@ func mustTime(t *testing.T, s string) time.Time {
 
 func FuzzArgoCD(f *testing.F) {
 	addFuzzSeeds(f, "argocd")
+	addArgoCDCorpusSeeds(f)
 	src := lookupSource(f, "argocd")
 	secret := []byte("fuzz-secret")
 	f.Fuzz(func(t *testing.T, body []byte) {
