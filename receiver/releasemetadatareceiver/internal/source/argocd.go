@@ -157,6 +157,12 @@ func (argocdSource) Parse(d *Delivery) ([]release.Event, error) {
 	if typ == release.EventStarted || ts == "" {
 		ts, field = f["started_at"], "started_at"
 	}
+	if retried := f["retry_count"] != "" && f["retry_count"] != "0"; retried && typ == release.EventStarted {
+		// A retry keeps the operation's startedAt, which precedes the
+		// failure it retries: the receive time says when it started, so
+		// that the store reopens the failed release.
+		ts = ""
+	}
 	if ts != "" {
 		t, err := parseTime(ts, field)
 		if err != nil {

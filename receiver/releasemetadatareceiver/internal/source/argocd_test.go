@@ -175,6 +175,8 @@ func TestArgoCDRevisions(t *testing.T) {
 		retry, _ := parse(t, mutateJSON(t, running, func(m map[string]any) { m["retry_count"] = 1 }))
 		require.NotEqual(t, first.ID, retry.ID)
 		require.Equal(t, first.DeploymentID(), retry.DeploymentID())
+		require.False(t, first.Time.IsZero())
+		require.True(t, retry.Time.IsZero(), "a retry's startedAt is the first attempt's: the receive time stands in")
 	})
 	t.Run("unreadable optional fields are dropped", func(t *testing.T) {
 		ev, d := parse(t, mutateJSON(t, running, func(m map[string]any) {
