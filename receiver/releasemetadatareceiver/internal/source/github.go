@@ -20,6 +20,12 @@ func init() {
 }
 
 // githubSource accepts GitHub's deployment and deployment_status webhooks.
+//
+// Hand-written rather than go-github's webhook types and ValidatePayload:
+// those read the request themselves (the receiver has already read and
+// bounded the body, and signs over those exact bytes), and unmarshal the
+// whole event into structs, so a wrongly typed optional member fails the
+// event without naming the member, where these parsers name it or drop it.
 type githubSource struct{}
 
 // Authenticate checks X-Hub-Signature-256, the hex HMAC-SHA256 of the raw
