@@ -248,13 +248,15 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 		return release.Event{}, release.Fieldf(joinPath(ctxPath, "id"), release.RuleRequired, "is required")
 	}
 	setAttr(ev.Attributes, release.AttrDeploymentID, contextID)
+	// The time is optional to us: unreadable, it is dropped with a warning
+	// and the receive time stands in.
 	ts, err := cctx.str("timestamp", ctxPath)
 	if err != nil {
-		return release.Event{}, err
+		d.drop(err)
 	}
 	if ts != "" {
 		if ev.Time, err = parseTime(ts, joinPath(ctxPath, "timestamp")); err != nil {
-			return release.Event{}, err
+			d.drop(err)
 		}
 	}
 
@@ -318,7 +320,7 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 		return release.Event{}, release.Fieldf(artifactPath, release.RuleRequired, "is required: it is a purl carrying the service version")
 	}
 
-	if err := applyCDEventsCustomData(&ev, doc, path); err != nil {
+	if err := applyCDEventsCustomData(d, &ev, doc, path); err != nil {
 		return release.Event{}, err
 	}
 	if clusterHost != "" && ev.Attributes[release.AttrDeploymentEnvironment] == clusterHost {
@@ -351,7 +353,7 @@ func cdeventsEnvironment(id string) (name, clusterHost string) {
 // applyCDEventsCustomData reads our conventions in customData, when it is a
 // JSON object: "deployment.id", "attributes" (merged into the attributes,
 // winning over mapped values) and "release" (the release context).
-func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) error {
+func applyCDEventsCustomData(d *Delivery, ev *release.Event, doc jsonObject, path string) error {
 	raw, ok := doc["customData"]
 	if !ok || isNull(raw) {
 		return nil
@@ -376,9 +378,12 @@ func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) err
 	for k, v := range attrs {
 		setAttr(ev.Attributes, k, v)
 	}
+	// The release context is optional: a typo in it is a warning naming
+	// the member, and the deploy is kept without it.
 	if rc, ok := custom["release"]; ok && !isNull(rc) {
 		if ev.Release, err = decodeReleaseContext(rc, joinPath(cdPath, "release")); err != nil {
-			return err
+			ev.Release = release.Context{}
+			d.drop(err)
 		}
 	}
 	return nil

@@ -149,6 +149,33 @@ func TestCDEventsIgnored(t *testing.T) {
 	requireIgnored(t, err)
 }
 
+// Optional members that cannot be read are dropped with a warning naming
+// them; the deploy is kept.
+func TestCDEventsOptionalFieldsAreDropped(t *testing.T) {
+	src := lookupSource(t, "cdevents")
+	plain := readTestdata(t, "cdevents/plain_rolledback.json")
+	for _, tt := range []struct {
+		name, field, rule string
+		fn                func(m map[string]any)
+	}{
+		{"bad timestamp", "context.timestamp", release.RuleFormat, func(m map[string]any) { child(m, "context")["timestamp"] = "2026-11-24 10:00" }},
+		{"customData release typo", "customData.release.previous", release.RuleUnmapped, func(m map[string]any) {
+			m["customData"] = map[string]any{"release": map[string]any{"previous": "v1"}}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDelivery(mutateJSON(t, plain, tt.fn), "Content-Type", "application/json")
+			events, err := src.Parse(d)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Len(t, d.Warnings, 1)
+			require.Equal(t, tt.field, d.Warnings[0].Field)
+			require.Equal(t, tt.rule, d.Warnings[0].Rule)
+			requireNormalized(t, events)
+		})
+	}
+}
+
 func TestCDEventsMalformed(t *testing.T) {
 	src := lookupSource(t, "cdevents")
 	plain := readTestdata(t, "cdevents/plain_rolledback.json")
@@ -185,11 +212,6 @@ func TestCDEventsMalformed(t *testing.T) {
 			"subject.content.environment.id", release.RuleRequired},
 		{"no subject id", asJSON(func(m map[string]any) { child(m, "subject")["id"] = "/" }), "subject.id", release.RuleRequired},
 		{"no subject", asJSON(func(m map[string]any) { delete(m, "subject") }), "subject", release.RuleRequired},
-		{"bad timestamp", asJSON(func(m map[string]any) { child(m, "context")["timestamp"] = "2026-11-24 10:00" }),
-			"context.timestamp", release.RuleFormat},
-		{"customData release typo", asJSON(func(m map[string]any) {
-			m["customData"] = map[string]any{"release": map[string]any{"previous": "v1"}}
-		}), "customData.release.previous", release.RuleUnmapped},
 		{"customData attribute not a scalar", asJSON(func(m map[string]any) {
 			m["customData"] = map[string]any{"attributes": map[string]any{"service.namespace": []any{"a"}}}
 		}), "customData.attributes.service.namespace", release.RuleType},
