@@ -296,6 +296,12 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 		return release.Event{}, err
 	}
 	envName, clusterHost := cdeventsEnvironment(envID)
+	// Some producers name the environment next to its id; a name wins.
+	if named, err := env.str("name", envPath); err != nil {
+		d.drop(err)
+	} else if named = strings.TrimSpace(named); named != "" {
+		envName, clusterHost = named, ""
+	}
 	if envName == "" {
 		return release.Event{}, release.Fieldf(joinPath(envPath, "id"), release.RuleRequired, "is required: its last segment is the environment name")
 	}

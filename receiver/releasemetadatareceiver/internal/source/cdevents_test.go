@@ -334,6 +334,15 @@ func TestCDEventsEnvironmentAndDigest(t *testing.T) {
 			require.Equal(t, tt.warning, d.Warnings[0].Field)
 		})
 	}
+	t.Run("an environment name wins over a cluster URL", func(t *testing.T) {
+		d := newDelivery(mutateJSON(t, deployed, func(m map[string]any) {
+			child(m, "subject", "content")["environment"] = map[string]any{"id": "https://kubernetes.default.svc", "name": "staging"}
+		}), "Content-Type", "application/json")
+		events, err := src.Parse(d)
+		require.NoError(t, err)
+		require.Equal(t, "staging", events[0].Attr(release.AttrDeploymentEnvironment))
+		require.Empty(t, d.Warnings)
+	})
 	t.Run("customData names the environment of a cluster URL", func(t *testing.T) {
 		d := newDelivery(mutateJSON(t, deployed, func(m map[string]any) {
 			child(m, "subject", "content", "environment")["id"] = "https://kubernetes.default.svc"
