@@ -49,6 +49,12 @@ func TestMalformed(t *testing.T) {
 			415, "header Content-Type", "media_type", `"text/plain" is not accepted here`},
 		{"too large", "POST", `{"id":"bad-11","type":"started",` + valid + `,"release":{"intent":"` + strings.Repeat("x", 4096) + `"}}`, "application/json",
 			413, "body", "max_request_body_size", "is larger than 1024 bytes"},
+		{"latin-1 charset", "POST", `{"id":"bad-12","type":"started",` + valid + `}`, "application/json; charset=iso-8859-1",
+			400, "header Content-Type", "charset", `charset "iso-8859-1" is not accepted`},
+		{"invalid UTF-8", "POST", "{\"id\":\"bad-\xe9\",\"type\":\"started\"," + valid + `}`, "application/json",
+			400, "body", "utf8", "is not valid UTF-8"},
+		{"duplicate member", "POST", `{"id":"bad-14","type":"started","type":"succeeded",` + valid + `}`, "application/json",
+			400, "type", "duplicate_key", "is given twice"},
 		{"GET", "GET", "", "", 405, "method", "method", "GET is not allowed"},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -81,7 +82,8 @@ func TestSecrets(t *testing.T) {
 	})
 	t.Run("sources without a secret stay open", func(t *testing.T) {
 		requireReply(t, e2etest.PostJSON(t, p.events("/v1/argocd"), samplePayload(t, "argocd/deployed.json")), 202,
-			accepted("argocd-checkout-prod-eu-1-9f2c1e7a1b3c-succeeded-healthy", "argocd-checkout-prod-eu-1-9f2c1e7a1b3c", "succeeded"))
+			accepted("argocd-checkout-prod-eu-1-9f2c1e7a1b3c-succeeded-healthy-"+strings.ReplaceAll(shiftedDate(), "-", "")+"T100231Z",
+				"argocd-checkout-prod-eu-1-9f2c1e7a1b3c", "succeeded"))
 		require.Equal(t, 4, total())
 	})
 }

@@ -18,6 +18,7 @@ const (
 	AttrCICDPipelineResult    = "cicd.pipeline.result"
 	AttrFeatureFlagKey        = "feature_flag.key"
 	AttrFeatureFlagVariant    = "feature_flag.result.variant"
+	AttrOCIManifestDigest     = "oci.manifest.digest"
 )
 
 // release.* names: release context that no semantic convention covers. They are

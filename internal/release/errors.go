@@ -29,6 +29,10 @@ const (
 	RuleTooLong   = "max_length"
 	RuleUnmapped  = "unmapped"
 	RuleForbidden = "forbidden"
+	// Rules of the door, checked on every body before a source reads it.
+	RuleCharset      = "charset"
+	RuleUTF8         = "utf8"
+	RuleDuplicateKey = "duplicate_key"
 )
 
 // Fieldf builds a FieldError.

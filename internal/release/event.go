@@ -82,6 +82,10 @@ type Event struct {
 	Source     string            `json:"source"`
 	Attributes map[string]string `json:"attributes"`
 	Release    Context           `json:"release"`
+	// RestoresVersion says that a rolled_back event names the version the
+	// service returns to (CDEvents service.rolledback), not the version
+	// rolled back (the native document): that version is live afterwards.
+	RestoresVersion bool `json:"restores_version,omitempty"`
 }
 
 // Attr returns a semantic-convention attribute of the event.

@@ -11,6 +11,7 @@ const scopeName = "github.com/otelcol-release/otelcol-release/receiver/releaseme
 
 type receiverMetrics struct {
 	requests metric.Int64Counter
+	dropped  metric.Int64Counter
 }
 
 func newReceiverMetrics(mp metric.MeterProvider) (*receiverMetrics, error) {
@@ -20,7 +21,17 @@ func newReceiverMetrics(mp metric.MeterProvider) (*receiverMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &receiverMetrics{requests: c}, nil
+	d, err := mp.Meter(scopeName).Int64Counter("otelcol.releasemetadata.dropped_fields",
+		metric.WithDescription("Optional fields dropped from accepted deliveries because they could not be read, by source and rule; the events were kept."),
+		metric.WithUnit("{field}"))
+	if err != nil {
+		return nil, err
+	}
+	return &receiverMetrics{requests: c, dropped: d}, nil
+}
+
+func (m *receiverMetrics) droppedField(src, rule string) {
+	m.dropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("source", src), attribute.String("rule", rule)))
 }
 
 func (m *receiverMetrics) request(src, outcome, reason string) {

@@ -171,6 +171,9 @@ type reply struct {
 	Error  string       `json:"error,omitempty"`
 	Field  string       `json:"field,omitempty"`
 	Rule   string       `json:"rule,omitempty"`
+	// Warnings name the optional fields dropped because they could not be
+	// read; the events were kept without them.
+	Warnings []*release.FieldError `json:"warnings,omitempty"`
 }
 
 type replyEvent struct {
@@ -182,6 +185,11 @@ type replyEvent struct {
 
 func (h *sourceHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	code, rep, reason := h.serve(req)
+	for _, w := range rep.Warnings {
+		h.r.m.droppedField(h.def.Name, w.Rule)
+		h.r.set.Logger.Debug("Optional field dropped from a deploy event", zap.String("source", h.def.Name),
+			zap.String("field", w.Field), zap.String("rule", w.Rule), zap.String("error", w.Message))
+	}
 	outcome := rep.Status
 	if code >= 400 {
 		outcome = outcomeRejected
@@ -211,6 +219,10 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 			"%q is not accepted here; send one of %s", mt, strings.Join(h.def.MediaTypes, ", ")))
 		return http.StatusUnsupportedMediaType, rep, reason
 	}
+	if fe := source.CheckCharset(req.Header.Get("Content-Type")); fe != nil {
+		reason, rep := rejected(reasonInvalid, fe)
+		return http.StatusBadRequest, rep, reason
+	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -229,15 +241,21 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 			return http.StatusUnauthorized, rep, reason
 		}
 	}
+	// The door is checked after authentication, so that an unsigned
+	// sender learns nothing about the body rules.
+	if fe := source.CheckBody(body); fe != nil {
+		reason, rep := rejected(reasonInvalid, fe)
+		return http.StatusBadRequest, rep, reason
+	}
 	events, err := h.src.Parse(d)
 	var ign *source.Ignored
 	switch {
 	case errors.As(err, &ign):
-		return http.StatusOK, reply{Status: outcomeIgnored, Reason: ign.Reason}, ""
+		return http.StatusOK, reply{Status: outcomeIgnored, Reason: ign.Reason, Warnings: d.Warnings}, ""
 	case err != nil:
 		return h.invalid(err)
 	case len(events) == 0:
-		return http.StatusOK, reply{Status: outcomeIgnored, Reason: "the delivery holds no deploy event"}, ""
+		return http.StatusOK, reply{Status: outcomeIgnored, Reason: "the delivery holds no deploy event", Warnings: d.Warnings}, ""
 	}
 	for i := range events {
 		if events[i].ReceivedAt.IsZero() {
@@ -255,7 +273,11 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 			return h.invalid(err)
 		}
 	}
-	return h.record(req.Context(), events)
+	code, rep, reason := h.record(req.Context(), events)
+	if code < 400 {
+		rep.Warnings = d.Warnings
+	}
+	return code, rep, reason
 }
 
 func (h *sourceHandler) invalid(err error) (int, reply, string) {

@@ -142,6 +142,10 @@ func (s *State) ApplyEvent(e *release.Event) Change {
 	ks.updatedAt = maxTime(ks.updatedAt, e.Time)
 	switch e.Type {
 	case release.EventRolledBack:
+		if e.RestoresVersion {
+			ch.Release, ch.Touched = s.restore(ks, e)
+			return ch
+		}
 		if i := rollbackTarget(ks, e); i >= 0 {
 			r := clone(ks.releases[i])
 			r.Events = appendRef(r.Events, e, s.limits.MaxEventRefs)
@@ -189,8 +193,15 @@ func (s *State) ApplyEvent(e *release.Event) Change {
 
 // transition moves an existing release to the status its new event reports.
 // Terminal statuses never go back to live: late or reordered events for a
-// finished release only add to its event list.
+// finished release only add to its event list. The one exception is a
+// retry: a failed deploy that is started again or succeeds, by an event
+// timed at or after the failure, is live again (Flux retries a failed
+// reconciliation of the same revision, Argo CD's syncPolicy.retry re-runs
+// the same sync). The event's own time decides, so replay agrees.
 func (s *State) transition(ks *keyState, r *release.Release, e *release.Event) []*release.Release {
+	if r.Status == release.StatusFailed && retries(r, e) {
+		return s.reopen(ks, r, e)
+	}
 	if !r.Status.Live() {
 		return nil
 	}
@@ -208,6 +219,98 @@ func (s *State) transition(ks *keyState, r *release.Release, e *release.Event) [
 		return s.endLive(ks, r.ID, release.StatusRemoved, e.Time)
 	}
 	return nil
+}
+
+// retries reports whether e retries the failed release r: it starts or
+// completes the deploy again and is not older than the failure.
+func retries(r *release.Release, e *release.Event) bool {
+	switch e.Type {
+	case release.EventStarted, release.EventProgressed, release.EventSucceeded:
+	default:
+		return false
+	}
+	return r.EndedAt == nil || !e.Time.Before(*r.EndedAt)
+}
+
+// reopen makes a failed release live again, as a new rollout would be: in
+// progress (superseding another rollout in progress) or succeeded
+// (superseding every other live release).
+func (s *State) reopen(ks *keyState, r *release.Release, e *release.Event) []*release.Release {
+	r.EndedAt = nil
+	r.CompletedAt = nil
+	if e.Type == release.EventSucceeded {
+		complete(r, e.Time)
+		return s.endLive(ks, r.ID, release.StatusSuperseded, e.Time)
+	}
+	r.Status = release.StatusInProgress
+	var touched []*release.Release
+	for i, other := range ks.releases {
+		if other.ID == r.ID || other.Status != release.StatusInProgress {
+			continue
+		}
+		c := clone(other)
+		end(c, release.StatusSuperseded, e.Time)
+		c.UpdatedAt = e.Time
+		ks.releases[i] = c
+		touched = append(touched, c)
+	}
+	return touched
+}
+
+// restore applies a rollback that names the version the service returns to
+// (RestoresVersion): the newest rollout of another version (in progress,
+// else live) is rolled back, and the named version is live afterwards. A
+// release of it that is still live stays so; otherwise the event records it
+// as a new, succeeded release. It returns the release the event applied to
+// and the ones changed on the side.
+func (s *State) restore(ks *keyState, e *release.Event) (*release.Release, []*release.Release) {
+	v := release.NormalizeVersion(e.Attributes[release.AttrServiceVersion])
+	from, inProgress, live := -1, -1, -1
+	for i := len(ks.releases) - 1; i >= 0; i-- {
+		r := ks.releases[i]
+		if !r.Status.Live() {
+			continue
+		}
+		if release.NormalizeVersion(r.Version()) == v {
+			live = i
+			continue
+		}
+		if inProgress < 0 && r.Status == release.StatusInProgress {
+			inProgress = i
+		}
+		if from < 0 {
+			from = i
+		}
+	}
+	if inProgress >= 0 {
+		from = inProgress
+	}
+	var rolled *release.Release
+	if from >= 0 {
+		rolled = clone(ks.releases[from])
+		rolled.Events = appendRef(rolled.Events, e, s.limits.MaxEventRefs)
+		rolled.UpdatedAt = e.Time
+		end(rolled, release.StatusRolledBack, e.Time)
+		ks.releases[from] = rolled
+	}
+	if live >= 0 || v == "" {
+		// The version returned to still serves: nothing new to record.
+		if rolled == nil {
+			return nil, nil
+		}
+		return rolled, nil
+	}
+	r := newRelease(e)
+	if r.Release.PreviousVersion == "" && rolled != nil {
+		r.Release.PreviousVersion = rolled.Version()
+	}
+	complete(r, e.Time)
+	touched := s.endLive(ks, "", release.StatusSuperseded, e.Time)
+	if rolled != nil {
+		touched = append([]*release.Release{rolled}, touched...)
+	}
+	s.addRelease(ks, r)
+	return r, touched
 }
 
 func complete(r *release.Release, at time.Time) {

@@ -48,13 +48,13 @@ func TestArgoCDParse(t *testing.T) {
 			ID: "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-running-progressing", Type: release.EventStarted,
 			Time: at("2026-11-24T10:00:00Z"), Attributes: argocdCheckoutAttrs(), Release: scope}},
 		{"argocd/deployed.json", release.Event{
-			ID: "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-succeeded-healthy", Type: release.EventSucceeded,
+			ID: "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-succeeded-healthy-20261124T100231Z", Type: release.EventSucceeded,
 			Time: at("2026-11-24T10:02:31Z"), Attributes: argocdCheckoutAttrs(), Release: scope}},
 		{"argocd/sync_failed.json", release.Event{
-			ID: "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-failed-degraded", Type: release.EventFailed,
+			ID: "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-failed-degraded-20261124T100102Z", Type: release.EventFailed,
 			Time: at("2026-11-24T10:01:02Z"), Attributes: argocdCheckoutAttrs(), Release: scope}},
 		{"argocd/helm_deployed.json", release.Event{
-			ID: "argocd-payments-6.5.4-succeeded-healthy", Type: release.EventSucceeded,
+			ID: "argocd-payments-6.5.4-succeeded-healthy-20261124T102041Z", Type: release.EventSucceeded,
 			Time: at("2026-11-24T10:20:41Z"),
 			Attributes: map[string]string{
 				release.AttrDeploymentID:          "argocd-payments-6.5.4",
@@ -103,7 +103,92 @@ func TestArgoCDParseVariants(t *testing.T) {
 	t.Run("Error phase fails; no health omits it from the id", func(t *testing.T) {
 		ev := parse(func(m map[string]any) { m["phase"] = "Error"; delete(m, "health") })
 		require.Equal(t, release.EventFailed, ev.Type)
-		require.Equal(t, "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-error", ev.ID)
+		require.Equal(t, "argocd-checkout-prod-eu-1-9f2c1e7a1b3c-error-20261124T100231Z", ev.ID)
+	})
+}
+
+func TestArgoCDRevisions(t *testing.T) {
+	src := lookupSource(t, "argocd")
+	const deployed = "0123456789abcdef0123456789abcdef01234567"
+	running := readTestdata(t, "argocd/sync_running.json")
+	parse := func(t *testing.T, body []byte) (release.Event, *Delivery) {
+		t.Helper()
+		d := argocdDelivery(body)
+		events, err := src.Parse(d)
+		require.NoError(t, err)
+		require.Len(t, events, 1)
+		return events[0], d
+	}
+	t.Run("a running sync is the operation's revision, not the one deployed", func(t *testing.T) {
+		ev, _ := parse(t, mutateJSON(t, running, func(m map[string]any) {
+			m["revision"] = ""
+			m["sync_revision"] = deployed
+			m["operation_revision"] = argocdSHA
+		}))
+		require.Equal(t, "argocd-checkout-prod-eu-1-9f2c1e7a1b3c", ev.DeploymentID())
+		require.Equal(t, argocdSHA, ev.Attr(release.AttrServiceVersion))
+	})
+	t.Run("a symbolic operation revision is skipped", func(t *testing.T) {
+		ev, _ := parse(t, mutateJSON(t, running, func(m map[string]any) {
+			m["revision"] = ""
+			m["operation_revision"] = "main"
+			m["sync_revision"] = argocdSHA
+		}))
+		require.Equal(t, argocdSHA, ev.Attr(release.AttrServiceVersion))
+	})
+	t.Run("multi-source: revisions only", func(t *testing.T) {
+		for _, revs := range []any{"6.5.4," + argocdSHA, []any{"6.5.4", argocdSHA}} {
+			ev, d := parse(t, mutateJSON(t, readTestdata(t, "argocd/deployed.json"), func(m map[string]any) {
+				m["revision"] = ""
+				m["revisions"] = revs
+			}))
+			require.Empty(t, d.Warnings)
+			require.Equal(t, "6.5.4+9f2c1e7a1b3c", ev.Attr(release.AttrServiceVersion))
+			require.Equal(t, argocdSHA, ev.Attr(release.AttrVCSRevision))
+			require.NotContains(t, ev.Attributes, release.AttrVCSRepositoryURL, "the single-source repo URL does not name the commit's repo")
+			require.Regexp(t, `^argocd-checkout-prod-eu-1-[0-9a-f]{12}$`, ev.DeploymentID())
+			requireNormalized(t, []release.Event{ev})
+		}
+	})
+	t.Run("multi-source running and succeeded share the deployment", func(t *testing.T) {
+		started, _ := parse(t, mutateJSON(t, running, func(m map[string]any) {
+			m["revision"] = ""
+			m["operation_revisions"] = "6.5.4," + argocdSHA
+		}))
+		done, _ := parse(t, mutateJSON(t, readTestdata(t, "argocd/deployed.json"), func(m map[string]any) {
+			m["revision"] = ""
+			m["revisions"] = "6.5.4," + argocdSHA
+		}))
+		require.Equal(t, started.DeploymentID(), done.DeploymentID())
+		require.Equal(t, started.Attr(release.AttrServiceVersion), done.Attr(release.AttrServiceVersion))
+	})
+	t.Run("a version label wins for multi-source too", func(t *testing.T) {
+		ev, _ := parse(t, mutateJSON(t, readTestdata(t, "argocd/deployed.json"), func(m map[string]any) {
+			m["revision"] = "<no value>"
+			m["revisions"] = "6.5.4," + argocdSHA
+			m["version"] = "v1.4.2"
+		}))
+		require.Equal(t, "v1.4.2", ev.Attr(release.AttrServiceVersion))
+	})
+	t.Run("retries are distinct deliveries of one deployment", func(t *testing.T) {
+		first, _ := parse(t, running)
+		retry, _ := parse(t, mutateJSON(t, running, func(m map[string]any) { m["retry_count"] = 1 }))
+		require.NotEqual(t, first.ID, retry.ID)
+		require.Equal(t, first.DeploymentID(), retry.DeploymentID())
+		require.False(t, first.Time.IsZero())
+		require.True(t, retry.Time.IsZero(), "a retry's startedAt is the first attempt's: the receive time stands in")
+	})
+	t.Run("unreadable optional fields are dropped", func(t *testing.T) {
+		ev, d := parse(t, mutateJSON(t, running, func(m map[string]any) {
+			m["started_at"] = "now"
+			m["project"] = map[string]any{}
+			m["revisions"] = 7
+		}))
+		require.Len(t, d.Warnings, 3)
+		fields := []string{d.Warnings[0].Field, d.Warnings[1].Field, d.Warnings[2].Field}
+		require.ElementsMatch(t, []string{"started_at", "project", "revisions"}, fields)
+		require.True(t, ev.Time.IsZero(), "the receive time stands in")
+		requireNormalized(t, []release.Event{ev})
 	})
 }
 
@@ -134,7 +219,6 @@ func TestArgoCDMalformed(t *testing.T) {
 		{"app is an object", mut(func(m map[string]any) { m["app"] = map[string]any{"name": "x"} }), "app", release.RuleType},
 		{"no revision", mut(func(m map[string]any) { m["revision"] = "<no value>" }), "revision", release.RuleRequired},
 		{"no environment label", mut(func(m map[string]any) { m["environment"] = "" }), "environment", release.RuleRequired},
-		{"bad started_at", mut(func(m map[string]any) { m["started_at"] = "now" }), "started_at", release.RuleFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +395,43 @@ func TestArgoCDNotificationsConfigMap(t *testing.T) {
 		})
 	}
 
+	t.Run("running sync while status.sync still names the deployed commit", func(t *testing.T) {
+		const deployed = "0123456789abcdef0123456789abcdef01234567"
+		running := fakeArgoApp("Running", "Progressing", labels)
+		running["status"].(map[string]any)["sync"] = map[string]any{"status": "OutOfSync", "revision": deployed}
+		started := parseOne(t, src, render(t, bodies["on-sync-running"], running))
+		done := parseOne(t, src, render(t, bodies["on-deployed"], fakeArgoApp("Succeeded", "Healthy", labels)))
+		require.Equal(t, argocdSHA, started.Attr(release.AttrServiceVersion))
+		require.Equal(t, done.DeploymentID(), started.DeploymentID())
+	})
+	t.Run("multi-source application", func(t *testing.T) {
+		multi := func(phase, health string) map[string]any {
+			app := fakeArgoApp(phase, health, labels)
+			spec := app["spec"].(map[string]any)
+			delete(spec, "source")
+			spec["sources"] = []any{
+				map[string]any{"repoURL": "https://charts.example.com", "chart": "checkout", "targetRevision": "6.5.4"},
+				map[string]any{"repoURL": "https://github.com/acme/checkout-values.git", "targetRevision": "main", "ref": "values"},
+			}
+			status := app["status"].(map[string]any)
+			status["sync"] = map[string]any{"status": "Synced", "revisions": []any{"6.5.4", argocdSHA}}
+			op := status["operationState"].(map[string]any)
+			op["operation"] = map[string]any{"sync": map[string]any{"revisions": []any{"6.5.4", argocdSHA}}}
+			if res, ok := op["syncResult"]; ok {
+				delete(res.(map[string]any), "revision")
+				res.(map[string]any)["revisions"] = []any{"6.5.4", argocdSHA}
+			}
+			return app
+		}
+		started := parseOne(t, src, render(t, bodies["on-sync-running"], multi("Running", "Progressing")))
+		done := parseOne(t, src, render(t, bodies["on-deployed"], multi("Succeeded", "Healthy")))
+		require.Equal(t, release.EventStarted, started.Type)
+		require.Equal(t, release.EventSucceeded, done.Type)
+		require.Equal(t, started.DeploymentID(), done.DeploymentID())
+		require.Equal(t, "6.5.4+9f2c1e7a1b3c", done.Attr(release.AttrServiceVersion))
+		require.Equal(t, argocdSHA, done.Attr(release.AttrVCSRevision))
+	})
+
 	t.Run("application without labels or single source", func(t *testing.T) {
 		app := fakeArgoApp("Succeeded", "Healthy", nil)
 		delete(app["spec"].(map[string]any), "source")
@@ -318,6 +439,17 @@ func TestArgoCDNotificationsConfigMap(t *testing.T) {
 		_, err := src.Parse(argocdDelivery(body))
 		requireFieldError(t, err, "environment", release.RuleRequired)
 	})
+}
+
+// parseOne parses a rendered body that must give one event.
+func parseOne(t *testing.T, src Source, body []byte) release.Event {
+	t.Helper()
+	require.NotContains(t, string(body), "<no value>")
+	events, err := src.Parse(argocdDelivery(body))
+	require.NoError(t, err, "rendered body:\n%s", body)
+	require.Len(t, events, 1)
+	requireNormalized(t, events)
+	return events[0]
 }
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -329,6 +461,7 @@ func mustTime(t *testing.T, s string) time.Time {
 
 func FuzzArgoCD(f *testing.F) {
 	addFuzzSeeds(f, "argocd")
+	addArgoCDCorpusSeeds(f)
 	src := lookupSource(f, "argocd")
 	secret := []byte("fuzz-secret")
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/package-url/packageurl-go"
+
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -28,6 +30,13 @@ func init() {
 
 // cdeventsSource accepts CDEvents (spec v0.5) carried by the CloudEvents HTTP
 // binding in structured, batch or binary mode, or posted bare.
+//
+// The binding is read by hand, not with the CloudEvents SDK's HTTP binding:
+// the body is already read and bounded by the receiver, and the SDK decodes
+// an event whole into its own types, so it can neither name the member that
+// broke a rule nor drop an optional one and keep the event. The CDEvents Go
+// SDK is not served by the module proxy. Package URLs are parsed with
+// packageurl-go.
 type cdeventsSource struct{}
 
 func (cdeventsSource) Authenticate(d *Delivery, secret []byte) error {
@@ -35,13 +44,16 @@ func (cdeventsSource) Authenticate(d *Delivery, secret []byte) error {
 }
 
 // cdeventTypes maps CDEvents type prefixes (the version suffix varies) to
-// event types.
+// event types. The spec words service events in the past tense: "has been
+// deployed", "has been upgraded" are done (succeeded); "has been rolled
+// back" names the version the service returns to; "has been removed" ends
+// what ran.
 var cdeventTypes = []struct {
 	prefix string
 	typ    release.EventType
 }{
-	{"dev.cdevents.service.deployed.", release.EventStarted},
-	{"dev.cdevents.service.upgraded.", release.EventStarted},
+	{"dev.cdevents.service.deployed.", release.EventSucceeded},
+	{"dev.cdevents.service.upgraded.", release.EventSucceeded},
 	{"dev.cdevents.service.rolledback.", release.EventRolledBack},
 	{"dev.cdevents.service.removed.", release.EventRemoved},
 }
@@ -222,7 +234,8 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 		return release.Event{}, ignored("CDEvents type %q is not a deploy event", ceType)
 	}
 
-	ev := release.Event{Type: typ, Source: "cdevents", ReceivedAt: d.ReceivedAt, Attributes: map[string]string{}}
+	ev := release.Event{Type: typ, Source: "cdevents", ReceivedAt: d.ReceivedAt, Attributes: map[string]string{},
+		RestoresVersion: typ == release.EventRolledBack}
 	contextID, err := cctx.scalar("id", ctxPath)
 	if err != nil {
 		return release.Event{}, err
@@ -235,13 +248,15 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 		return release.Event{}, release.Fieldf(joinPath(ctxPath, "id"), release.RuleRequired, "is required")
 	}
 	setAttr(ev.Attributes, release.AttrDeploymentID, contextID)
+	// The time is optional to us: unreadable, it is dropped with a warning
+	// and the receive time stands in.
 	ts, err := cctx.str("timestamp", ctxPath)
 	if err != nil {
-		return release.Event{}, err
+		d.drop(err)
 	}
 	if ts != "" {
 		if ev.Time, err = parseTime(ts, joinPath(ctxPath, "timestamp")); err != nil {
-			return release.Event{}, err
+			d.drop(err)
 		}
 	}
 
@@ -280,7 +295,13 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 	if err != nil {
 		return release.Event{}, err
 	}
-	envName := lastSegment(envID, "/")
+	envName, clusterHost := cdeventsEnvironment(envID)
+	// Some producers name the environment next to its id; a name wins.
+	if named, err := env.str("name", envPath); err != nil {
+		d.drop(err)
+	} else if named = strings.TrimSpace(named); named != "" {
+		envName, clusterHost = named, ""
+	}
 	if envName == "" {
 		return release.Event{}, release.Fieldf(joinPath(envPath, "id"), release.RuleRequired, "is required: its last segment is the environment name")
 	}
@@ -298,20 +319,47 @@ func parseCDEvent(d *Delivery, doc jsonObject, ceID, path string) (release.Event
 			return release.Event{}, err
 		}
 		ev.Attributes[release.AttrServiceVersion] = version
+		if strings.HasPrefix(version, "sha256:") {
+			ev.Attributes[release.AttrOCIManifestDigest] = version
+		}
 	case typ != release.EventRemoved:
 		return release.Event{}, release.Fieldf(artifactPath, release.RuleRequired, "is required: it is a purl carrying the service version")
 	}
 
-	if err := applyCDEventsCustomData(&ev, doc, path); err != nil {
+	if err := applyCDEventsCustomData(d, &ev, doc, path); err != nil {
 		return release.Event{}, err
 	}
+	if clusterHost != "" && ev.Attributes[release.AttrDeploymentEnvironment] == clusterHost {
+		// An Argo CD destination (cdviz): the cluster's API server, not an
+		// environment. Kept, so the deploy is not lost, and said.
+		d.drop(release.Fieldf(joinPath(envPath, "id"), "environment_name",
+			"%q is a cluster URL, not an environment name; its host is used as the environment: "+
+				"name the environment in customData.attributes[\"deployment.environment.name\"] or map the host in environment_aliases",
+			truncate(envID, 200)))
+	}
 	return ev, nil
+}
+
+// cdeventsEnvironment returns the environment named by an environment id:
+// its last path segment ("/envs/production", "production",
+// "https://cd.example.com/environments/staging"). An id that is only a URL's
+// host ("https://kubernetes.default.svc", Argo CD's destination server as
+// cdviz sends it) names a cluster: its host is returned as both.
+func cdeventsEnvironment(id string) (name, clusterHost string) {
+	id = strings.TrimSpace(id)
+	if u, err := url.Parse(id); err == nil && u.Scheme != "" && u.Host != "" {
+		if seg := lastSegment(u.Path, "/"); seg != "" {
+			return seg, ""
+		}
+		return u.Hostname(), u.Hostname()
+	}
+	return lastSegment(id, "/"), ""
 }
 
 // applyCDEventsCustomData reads our conventions in customData, when it is a
 // JSON object: "deployment.id", "attributes" (merged into the attributes,
 // winning over mapped values) and "release" (the release context).
-func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) error {
+func applyCDEventsCustomData(d *Delivery, ev *release.Event, doc jsonObject, path string) error {
 	raw, ok := doc["customData"]
 	if !ok || isNull(raw) {
 		return nil
@@ -336,9 +384,12 @@ func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) err
 	for k, v := range attrs {
 		setAttr(ev.Attributes, k, v)
 	}
+	// The release context is optional: a typo in it is a warning naming
+	// the member, and the deploy is kept without it.
 	if rc, ok := custom["release"]; ok && !isNull(rc) {
 		if ev.Release, err = decodeReleaseContext(rc, joinPath(cdPath, "release")); err != nil {
-			return err
+			ev.Release = release.Context{}
+			d.drop(err)
 		}
 	}
 	return nil
@@ -346,39 +397,17 @@ func applyCDEventsCustomData(ev *release.Event, doc jsonObject, path string) err
 
 // purlVersion returns the version a package URL carries
 // (pkg:type/namespace/name@version?qualifiers#subpath): the "tag" qualifier
-// when there is one (an OCI image's tag), else the percent-decoded version.
+// when there is one (an OCI image's tag), else the decoded version.
 func purlVersion(purl, field string) (string, error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(purl), "pkg:")
-	if !ok {
-		return "", release.Fieldf(field, release.RuleFormat, "%q is not a package URL (pkg:type/name@version)", truncate(purl, 200))
-	}
-	rest, _, _ = strings.Cut(rest, "#")
-	rest, query, _ := strings.Cut(rest, "?")
-	if query != "" {
-		for _, pair := range strings.Split(query, "&") {
-			k, v, _ := strings.Cut(pair, "=")
-			if strings.ToLower(k) != "tag" {
-				continue
-			}
-			tag, err := url.PathUnescape(v)
-			if err != nil {
-				return "", release.Fieldf(field, release.RuleFormat, "qualifier tag is not validly percent-encoded")
-			}
-			if tag = strings.TrimSpace(tag); tag != "" {
-				return tag, nil
-			}
-		}
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 || strings.TrimSpace(rest[at+1:]) == "" || strings.Contains(rest[at+1:], "/") {
-		return "", release.Fieldf(field, release.RuleFormat, "package URL %q has no version (pkg:type/name@version)", truncate(purl, 200))
-	}
-	if !strings.Contains(rest[:at], "/") {
-		return "", release.Fieldf(field, release.RuleFormat, "package URL %q has no type/name (pkg:type/name@version)", truncate(purl, 200))
-	}
-	version, err := url.PathUnescape(rest[at+1:])
+	p, err := packageurl.FromString(strings.TrimSpace(purl))
 	if err != nil {
-		return "", release.Fieldf(field, release.RuleFormat, "package URL version is not validly percent-encoded")
+		return "", release.Fieldf(field, release.RuleFormat, "%q is not a package URL (pkg:type/name@version): %v", truncate(purl, 200), err)
 	}
-	return strings.TrimSpace(version), nil
+	if tag := strings.TrimSpace(p.Qualifiers.Map()["tag"]); tag != "" {
+		return tag, nil
+	}
+	if v := strings.TrimSpace(p.Version); v != "" {
+		return v, nil
+	}
+	return "", release.Fieldf(field, release.RuleFormat, "package URL %q has no version (pkg:type/name@version)", truncate(purl, 200))
 }

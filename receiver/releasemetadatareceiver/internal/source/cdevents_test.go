@@ -24,7 +24,7 @@ func cdeventsTime(s string) time.Time {
 // cdeventsDeployed is the event of testdata/cdevents/structured_deployed.json.
 func cdeventsDeployed() release.Event {
 	return release.Event{
-		ID: "271069a8-fc18-44f1-b38f-9d70a1695819", Type: release.EventStarted,
+		ID: "271069a8-fc18-44f1-b38f-9d70a1695819", Type: release.EventSucceeded,
 		Time: cdeventsTime("2026-11-24T10:00:00.315384Z"), ReceivedAt: testReceivedAt, Source: "cdevents",
 		Attributes: map[string]string{
 			release.AttrDeploymentID:          "deploy-4711",
@@ -56,6 +56,7 @@ func cdeventsRolledBack() release.Event {
 			release.AttrServiceVersion:        "v1.4.1",
 			release.AttrDeploymentEnvironment: "prod",
 		},
+		RestoresVersion: true,
 	}
 }
 
@@ -73,7 +74,7 @@ func binaryHeaders(id, typ string) []string {
 
 func TestCDEventsParse(t *testing.T) {
 	upgraded := release.Event{
-		ID: "ce-5e9f6c7a", Type: release.EventStarted, Time: cdeventsTime("2026-11-24T11:30:00Z"),
+		ID: "ce-5e9f6c7a", Type: release.EventSucceeded, Time: cdeventsTime("2026-11-24T11:30:00Z"),
 		ReceivedAt: testReceivedAt, Source: "cdevents",
 		Attributes: map[string]string{
 			release.AttrDeploymentID:          "5e9f6c7a-8a40-4c41-a9a8-0e0a0b6bd1a4",
@@ -148,6 +149,33 @@ func TestCDEventsIgnored(t *testing.T) {
 	requireIgnored(t, err)
 }
 
+// Optional members that cannot be read are dropped with a warning naming
+// them; the deploy is kept.
+func TestCDEventsOptionalFieldsAreDropped(t *testing.T) {
+	src := lookupSource(t, "cdevents")
+	plain := readTestdata(t, "cdevents/plain_rolledback.json")
+	for _, tt := range []struct {
+		name, field, rule string
+		fn                func(m map[string]any)
+	}{
+		{"bad timestamp", "context.timestamp", release.RuleFormat, func(m map[string]any) { child(m, "context")["timestamp"] = "2026-11-24 10:00" }},
+		{"customData release typo", "customData.release.previous", release.RuleUnmapped, func(m map[string]any) {
+			m["customData"] = map[string]any{"release": map[string]any{"previous": "v1"}}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDelivery(mutateJSON(t, plain, tt.fn), "Content-Type", "application/json")
+			events, err := src.Parse(d)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Len(t, d.Warnings, 1)
+			require.Equal(t, tt.field, d.Warnings[0].Field)
+			require.Equal(t, tt.rule, d.Warnings[0].Rule)
+			requireNormalized(t, events)
+		})
+	}
+}
+
 func TestCDEventsMalformed(t *testing.T) {
 	src := lookupSource(t, "cdevents")
 	plain := readTestdata(t, "cdevents/plain_rolledback.json")
@@ -184,11 +212,6 @@ func TestCDEventsMalformed(t *testing.T) {
 			"subject.content.environment.id", release.RuleRequired},
 		{"no subject id", asJSON(func(m map[string]any) { child(m, "subject")["id"] = "/" }), "subject.id", release.RuleRequired},
 		{"no subject", asJSON(func(m map[string]any) { delete(m, "subject") }), "subject", release.RuleRequired},
-		{"bad timestamp", asJSON(func(m map[string]any) { child(m, "context")["timestamp"] = "2026-11-24 10:00" }),
-			"context.timestamp", release.RuleFormat},
-		{"customData release typo", asJSON(func(m map[string]any) {
-			m["customData"] = map[string]any{"release": map[string]any{"previous": "v1"}}
-		}), "customData.release.previous", release.RuleUnmapped},
 		{"customData attribute not a scalar", asJSON(func(m map[string]any) {
 			m["customData"] = map[string]any{"attributes": map[string]any{"service.namespace": []any{"a"}}}
 		}), "customData.attributes.service.namespace", release.RuleType},
@@ -275,5 +298,59 @@ func FuzzCDEvents(f *testing.F) {
 		} {
 			checkFuzzDelivery(t, "cdevents", src, secret, newDelivery(body, headers...))
 		}
+	})
+}
+
+func TestCDEventsEnvironmentAndDigest(t *testing.T) {
+	src := lookupSource(t, "cdevents")
+	base := readTestdata(t, "cdevents/plain_removed.json")
+	deployed := mutateJSON(t, base, func(m map[string]any) {
+		child(m, "context")["type"] = "dev.cdevents.service.deployed.0.3.0"
+		delete(m, "customData")
+		child(m, "subject", "content")["artifactId"] = "pkg:oci/checkout@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
+	})
+	for _, tt := range []struct{ id, env, warning string }{
+		{"production", "production", ""},
+		{"/environments/staging", "staging", ""},
+		{"https://cd.example.com/environments/staging", "staging", ""},
+		{"https://kubernetes.default.svc", "kubernetes.default.svc", "subject.content.environment.id"},
+	} {
+		t.Run(tt.id, func(t *testing.T) {
+			d := newDelivery(mutateJSON(t, deployed, func(m map[string]any) {
+				child(m, "subject", "content", "environment")["id"] = tt.id
+			}), "Content-Type", "application/json")
+			events, err := src.Parse(d)
+			require.NoError(t, err)
+			ev := events[0]
+			require.Equal(t, release.EventSucceeded, ev.Type)
+			require.Equal(t, tt.env, ev.Attr(release.AttrDeploymentEnvironment))
+			require.Equal(t, "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427", ev.Attr(release.AttrServiceVersion))
+			require.Equal(t, ev.Attr(release.AttrServiceVersion), ev.Attr(release.AttrOCIManifestDigest))
+			if tt.warning == "" {
+				require.Empty(t, d.Warnings)
+				return
+			}
+			require.Len(t, d.Warnings, 1)
+			require.Equal(t, tt.warning, d.Warnings[0].Field)
+		})
+	}
+	t.Run("an environment name wins over a cluster URL", func(t *testing.T) {
+		d := newDelivery(mutateJSON(t, deployed, func(m map[string]any) {
+			child(m, "subject", "content")["environment"] = map[string]any{"id": "https://kubernetes.default.svc", "name": "staging"}
+		}), "Content-Type", "application/json")
+		events, err := src.Parse(d)
+		require.NoError(t, err)
+		require.Equal(t, "staging", events[0].Attr(release.AttrDeploymentEnvironment))
+		require.Empty(t, d.Warnings)
+	})
+	t.Run("customData names the environment of a cluster URL", func(t *testing.T) {
+		d := newDelivery(mutateJSON(t, deployed, func(m map[string]any) {
+			child(m, "subject", "content", "environment")["id"] = "https://kubernetes.default.svc"
+			m["customData"] = map[string]any{"attributes": map[string]any{"deployment.environment.name": "production"}}
+		}), "Content-Type", "application/json")
+		events, err := src.Parse(d)
+		require.NoError(t, err)
+		require.Equal(t, "production", events[0].Attr(release.AttrDeploymentEnvironment))
+		require.Empty(t, d.Warnings)
 	})
 }

@@ -54,7 +54,12 @@ var fluxReasons = map[string]release.EventType{
 	"HealthCheckFailed":       release.EventFailed,
 	"BuildFailed":             release.EventFailed,
 	"ArtifactFailed":          release.EventFailed,
-	"RollbackSucceeded":       release.EventRolledBack,
+	// kustomize-controller's server-side dry run and garbage collection
+	// (the failed-deploy example of the generic webhook docs).
+	"ValidationFailed":   release.EventFailed,
+	"PruneFailed":        release.EventFailed,
+	"RollbackSucceeded":  release.EventRolledBack,
+	"UninstallSucceeded": release.EventRemoved,
 }
 
 // fluxVersionPrefix is how much of the version goes into deployment.id.
@@ -105,7 +110,7 @@ func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := fluxMetadata(doc)
+	meta, err := fluxMetadata(d, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -122,19 +127,16 @@ func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
 	attrs[release.AttrServiceName] = firstNonEmpty(meta["service.name"], name)
 	setAttr(attrs, release.AttrServiceNamespace, meta["service.namespace"])
 
-	revision := meta["revision"]
-	version := revision
-	if ref, digest, ok := cutRevisionDigest(revision); ok {
-		version = digest
-		if strings.HasPrefix(revision[len(ref):], "@sha1:") {
-			setAttr(attrs, release.AttrVCSRevision, digest)
+	version := fluxRevision(attrs, meta["revision"])
+	// originRevision is the Git commit an OCI artifact was built from
+	// (flux push artifact --revision): it is the VCS revision.
+	if origin := meta["originRevision"]; origin != "" {
+		if ref, algo, digest, ok := cutRevisionDigest(origin); ok && algo == "sha1" {
+			attrs[release.AttrVCSRevision] = digest
 			setAttr(attrs, release.AttrVCSRefName, ref)
+		} else if isHex(origin) && (len(origin) == 40 || len(origin) == 64) {
+			attrs[release.AttrVCSRevision] = origin
 		}
-	} else if ref, sha, ok := strings.Cut(revision, "/"); ok && isHex(sha) && len(sha) == 40 {
-		// The revision format of Flux before v2.0: "<branch>/<sha>".
-		version = sha
-		setAttr(attrs, release.AttrVCSRevision, sha)
-		setAttr(attrs, release.AttrVCSRefName, ref)
 	}
 	version = firstNonEmpty(meta["service.version"], version)
 	if version == "" {
@@ -154,25 +156,81 @@ func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
 		ev.Release.Scope = map[string]string{"k8s.cluster.name": cluster}
 	}
 
+	// The timestamp is optional: unreadable, the receive time stands in.
 	ts, err := doc.str("timestamp", "")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	if ts != "" {
 		if ev.Time, err = parseTime(ts, "timestamp"); err != nil {
-			return nil, err
+			d.drop(err)
 		}
 	}
 	return []release.Event{ev}, nil
 }
 
+// fluxRevision maps a Flux revision to the service version, setting the VCS
+// and OCI attributes it carries:
+//   - "<branch>@sha1:<commit>" (Git): the commit is the version;
+//   - "<tag>@sha1:<commit>" or "<tag>@sha256:<digest>" (a Git tag or an OCI
+//     artifact's tag) where the tag is a version: the tag is the version;
+//   - "latest@sha256:<digest>" (OCI): the digest;
+//   - "sha256:<digest>" (an OCI artifact pinned by digest): as it is;
+//   - "<branch>/<commit>" (Flux before v2.0): the commit;
+//   - anything else (a Helm chart version, "1.2.3"): as it is.
+func fluxRevision(attrs map[string]string, revision string) string {
+	if ref, algo, digest, ok := cutRevisionDigest(revision); ok {
+		ref = strings.TrimPrefix(strings.TrimPrefix(ref, "refs/tags/"), "refs/heads/")
+		switch algo {
+		case "sha1":
+			setAttr(attrs, release.AttrVCSRevision, digest)
+			setAttr(attrs, release.AttrVCSRefName, ref)
+		case "sha256":
+			setAttr(attrs, release.AttrOCIManifestDigest, "sha256:"+digest)
+		}
+		if looksLikeVersion(ref) {
+			return ref
+		}
+		return digest
+	}
+	if digest, ok := strings.CutPrefix(revision, "sha256:"); ok && digest != "" {
+		setAttr(attrs, release.AttrOCIManifestDigest, revision)
+		return revision
+	}
+	if ref, sha, ok := strings.Cut(revision, "/"); ok && isHex(sha) && len(sha) == 40 {
+		setAttr(attrs, release.AttrVCSRevision, sha)
+		setAttr(attrs, release.AttrVCSRefName, ref)
+		return sha
+	}
+	return revision
+}
+
+// looksLikeVersion reports a tag that names a version ("v1.2.3", "6.1.6",
+// "2024.05.1-rc1"): a digit first, after an optional "v". Branch names and
+// "latest" are not versions.
+func looksLikeVersion(ref string) bool {
+	ref = strings.TrimPrefix(ref, "v")
+	return ref != "" && ref[0] >= '0' && ref[0] <= '9'
+}
+
 // fluxMetadata returns the event's metadata with trimmed values. Keys that
 // carry a group prefix ("kustomize.toolkit.fluxcd.io/revision") are also
-// reachable by their bare name; a bare key wins over a prefixed one.
-func fluxMetadata(doc jsonObject) (map[string]string, error) {
-	raw, err := doc.stringMap("metadata", "")
+// reachable by their bare name; a bare key wins over a prefixed one. A value
+// that is not a scalar is dropped with a warning: the fields it could
+// matter for (revision, environment) are then reported missing by name.
+func fluxMetadata(d *Delivery, doc jsonObject) (map[string]string, error) {
+	obj, err := doc.object("metadata", "")
 	if err != nil {
 		return nil, err
+	}
+	raw := make(map[string]string, len(obj))
+	for _, k := range sortedMembers(obj) {
+		v, err := obj.scalar(k, "metadata")
+		if err != nil {
+			d.drop(err)
+			continue
+		}
+		raw[k] = v
 	}
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
@@ -195,15 +253,15 @@ func fluxMetadata(doc jsonObject) (map[string]string, error) {
 	return meta, nil
 }
 
-// cutRevisionDigest splits a Flux revision "<ref>@<algo>:<digest>" into ref
-// and digest for the sha1 and sha256 algorithms.
-func cutRevisionDigest(revision string) (ref, digest string, ok bool) {
-	for _, algo := range []string{"@sha1:", "@sha256:"} {
-		if i := strings.LastIndex(revision, algo); i >= 0 {
-			if digest = revision[i+len(algo):]; digest != "" {
-				return revision[:i], digest, true
+// cutRevisionDigest splits a Flux revision "<ref>@<algo>:<digest>" into
+// ref, algorithm and digest for the sha1 and sha256 algorithms.
+func cutRevisionDigest(revision string) (ref, algo, digest string, ok bool) {
+	for _, a := range []string{"sha1", "sha256"} {
+		if i := strings.LastIndex(revision, "@"+a+":"); i >= 0 {
+			if digest = revision[i+len(a)+2:]; digest != "" {
+				return revision[:i], a, digest, true
 			}
 		}
 	}
-	return "", "", false
+	return "", "", "", false
 }

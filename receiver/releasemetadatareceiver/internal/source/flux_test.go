@@ -85,14 +85,16 @@ func TestFluxRevisionForms(t *testing.T) {
 	src := lookupSource(t, "flux")
 	base := readTestdata(t, "flux/kustomization_succeeded.json")
 	for _, tt := range []struct {
-		revision, version, vcsRev, vcsRef string
+		revision, version, vcsRev, vcsRef, digest string
 	}{
-		{"main@sha1:" + fluxSHA, fluxSHA, fluxSHA, "main"},
-		{"refs/heads/main@sha1:" + fluxSHA, fluxSHA, fluxSHA, "refs/heads/main"},
-		{"v1.4.2@sha256:0b31b1c02ff4", "0b31b1c02ff4", "", ""},
-		{"sha256:0b31b1c02ff4", "sha256:0b31b1c02ff4", "", ""},
-		{"main/" + fluxSHA, fluxSHA, fluxSHA, "main"},
-		{"6.5.4", "6.5.4", "", ""},
+		{"main@sha1:" + fluxSHA, fluxSHA, fluxSHA, "main", ""},
+		{"refs/heads/main@sha1:" + fluxSHA, fluxSHA, fluxSHA, "main", ""},
+		{"refs/tags/v1.4.2@sha1:" + fluxSHA, "v1.4.2", fluxSHA, "v1.4.2", ""},
+		{"v1.4.2@sha256:0b31b1c02ff4", "v1.4.2", "", "", "sha256:0b31b1c02ff4"},
+		{"latest@sha256:0b31b1c02ff4", "0b31b1c02ff4", "", "", "sha256:0b31b1c02ff4"},
+		{"sha256:0b31b1c02ff4", "sha256:0b31b1c02ff4", "", "", "sha256:0b31b1c02ff4"},
+		{"main/" + fluxSHA, fluxSHA, fluxSHA, "main", ""},
+		{"6.5.4", "6.5.4", "", "", ""},
 	} {
 		t.Run(tt.revision, func(t *testing.T) {
 			body := mutateJSON(t, base, func(m map[string]any) { child(m, "metadata")["revision"] = tt.revision })
@@ -102,9 +104,25 @@ func TestFluxRevisionForms(t *testing.T) {
 			require.Equal(t, tt.version, ev.Attr(release.AttrServiceVersion))
 			require.Equal(t, tt.vcsRev, ev.Attr(release.AttrVCSRevision))
 			require.Equal(t, tt.vcsRef, ev.Attr(release.AttrVCSRefName))
+			require.Equal(t, tt.digest, ev.Attr(release.AttrOCIManifestDigest))
 			require.Equal(t, "flux-flux-system-checkout-"+truncate(tt.version, 12), ev.Attr(release.AttrDeploymentID))
 		})
 	}
+	t.Run("OCI tag, digest and the Git commit it was built from", func(t *testing.T) {
+		body := mutateJSON(t, base, func(m map[string]any) {
+			meta := child(m, "metadata")
+			meta["revision"] = "6.1.6@sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
+			meta["kustomize.toolkit.fluxcd.io/originRevision"] = "main@sha1:" + fluxSHA
+		})
+		events, err := src.Parse(fluxDelivery(body))
+		require.NoError(t, err)
+		ev := events[0]
+		require.Equal(t, "6.1.6", ev.Attr(release.AttrServiceVersion))
+		require.Equal(t, "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427", ev.Attr(release.AttrOCIManifestDigest))
+		require.Equal(t, fluxSHA, ev.Attr(release.AttrVCSRevision))
+		require.Equal(t, "main", ev.Attr(release.AttrVCSRefName))
+		requireNormalized(t, events)
+	})
 	t.Run("bare key wins over prefixed", func(t *testing.T) {
 		body := mutateJSON(t, base, func(m map[string]any) {
 			child(m, "metadata")["kustomize.toolkit.fluxcd.io/revision"] = "other@sha1:" + fluxSHA
@@ -158,13 +176,35 @@ func TestFluxMalformed(t *testing.T) {
 		{"no environment", mut(func(m map[string]any) { delete(child(m, "metadata"), "env") }), "metadata.environment", release.RuleRequired},
 		{"no metadata", mut(func(m map[string]any) { delete(m, "metadata") }), "metadata.revision", release.RuleRequired},
 		{"metadata not an object", mut(func(m map[string]any) { m["metadata"] = []any{} }), "metadata", release.RuleType},
-		{"metadata value object", mut(func(m map[string]any) { child(m, "metadata")["env"] = map[string]any{} }), "metadata.env", release.RuleType},
-		{"bad timestamp", mut(func(m map[string]any) { m["timestamp"] = "Tue, 24 Nov 2026 10:00:00 GMT" }), "timestamp", release.RuleFormat},
+		{"the only environment unreadable", mut(func(m map[string]any) { child(m, "metadata")["env"] = map[string]any{} }), "metadata.environment", release.RuleRequired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := src.Parse(tt.d)
 			requireFieldError(t, err, tt.field, tt.rule)
+		})
+	}
+}
+
+func TestFluxOptionalFieldsAreDropped(t *testing.T) {
+	src := lookupSource(t, "flux")
+	base := readTestdata(t, "flux/kustomization_progressing.json")
+	for _, tt := range []struct {
+		name, field, rule string
+		fn                func(m map[string]any)
+	}{
+		{"bad timestamp", "timestamp", release.RuleFormat, func(m map[string]any) { m["timestamp"] = "Tue, 24 Nov 2026 10:00:00 GMT" }},
+		{"metadata value object", "metadata.team", release.RuleType, func(m map[string]any) { child(m, "metadata")["team"] = map[string]any{} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fluxDelivery(mutateJSON(t, base, tt.fn))
+			events, err := src.Parse(d)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Len(t, d.Warnings, 1)
+			require.Equal(t, tt.field, d.Warnings[0].Field)
+			require.Equal(t, tt.rule, d.Warnings[0].Rule)
+			requireNormalized(t, events)
 		})
 	}
 }

@@ -20,6 +20,12 @@ func init() {
 }
 
 // githubSource accepts GitHub's deployment and deployment_status webhooks.
+//
+// Hand-written rather than go-github's webhook types and ValidatePayload:
+// those read the request themselves (the receiver has already read and
+// bounded the body, and signs over those exact bytes), and unmarshal the
+// whole event into structs, so a wrongly typed optional member fails the
+// event without naming the member, where these parsers name it or drop it.
 type githubSource struct{}
 
 // Authenticate checks X-Hub-Signature-256, the hex HMAC-SHA256 of the raw
@@ -155,14 +161,16 @@ func (githubSource) Parse(d *Delivery) ([]release.Event, error) {
 	}
 	ev.Attributes[release.AttrServiceVersion] = version
 	setAttr(ev.Attributes, release.AttrVCSRevision, sha)
+	// From here on, what identifies the release is read. The rest is
+	// optional: a member that cannot be read is dropped with a warning.
 	ref, err := dep.str("ref", "deployment")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrVCSRefName, ref)
 	repoURL, err := repo.str("html_url", "repository")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrVCSRepositoryURL, repoURL)
 
@@ -184,16 +192,16 @@ func (githubSource) Parse(d *Delivery) ([]release.Event, error) {
 	// CI/CD
 	run, err := doc.object("workflow_run", "")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	runID, err := run.scalar("id", "workflow_run")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrCICDPipelineRunID, runID)
 	runName, err := run.str("name", "workflow_run")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrCICDPipelineName, runName)
 
@@ -209,26 +217,30 @@ func (githubSource) Parse(d *Delivery) ([]release.Event, error) {
 	} {
 		s, err := c.obj.str(c.key, c.path)
 		if err != nil {
-			return nil, err
+			d.drop(err)
+			continue
 		}
 		if s == "" {
 			continue
 		}
 		if ev.Time, err = parseTime(s, joinPath(c.path, c.key)); err != nil {
-			return nil, err
+			d.drop(err)
+			continue
 		}
 		break
 	}
 
-	// release context
+	// release context: optional, so a typo in it is reported as a warning
+	// naming the member, and the deploy is kept without the context.
 	if raw, ok := payload["release"]; ok && !isNull(raw) {
 		if ev.Release, err = decodeReleaseContext(raw, "deployment.payload.release"); err != nil {
-			return nil, err
+			ev.Release = release.Context{}
+			d.drop(err)
 		}
 	}
 	if ev.Release.Intent == "" {
 		if ev.Release.Intent, err = dep.str("description", "deployment"); err != nil {
-			return nil, err
+			d.drop(err)
 		}
 	}
 	return []release.Event{ev}, nil

@@ -225,14 +225,42 @@ func TestGitHubMalformed(t *testing.T) {
 		}), "deployment"), "deployment.sha", release.RuleRequired},
 		{"no repository and no service", githubDelivery(mut(dep, func(m map[string]any) { delete(m, "repository") }), "deployment"),
 			"repository.name", release.RuleRequired},
-		{"bad created_at", githubDelivery(mut(dep, func(m map[string]any) { child(m, "deployment")["created_at"] = "yesterday" }), "deployment"),
-			"deployment.created_at", release.RuleFormat},
 		{"payload service is an array", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment", "payload")["service"] = []any{"a"}
 		}), "deployment"), "deployment.payload.service", release.RuleType},
 		{"payload string that is broken JSON", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment")["payload"] = `{"service": `
 		}), "deployment"), "deployment.payload", release.RuleSyntax},
+		{"no deployment_status", githubDelivery(mut(status, func(m map[string]any) { delete(m, "deployment_status") }), "deployment_status"),
+			"deployment_status", release.RuleRequired},
+		{"no state", githubDelivery(mut(status, func(m map[string]any) { delete(child(m, "deployment_status"), "state") }), "deployment_status"),
+			"deployment_status.state", release.RuleRequired},
+		{"unknown state", githubDelivery(mut(status, func(m map[string]any) { child(m, "deployment_status")["state"] = "exploded" }), "deployment_status"),
+			"deployment_status.state", release.RuleEnum},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := src.Parse(tt.d)
+			requireFieldError(t, err, tt.field, tt.rule)
+		})
+	}
+}
+
+// Optional members that cannot be read are dropped with a warning naming
+// them; the deploy is kept.
+func TestGitHubOptionalFieldsAreDropped(t *testing.T) {
+	src := lookupSource(t, "github")
+	dep := readTestdata(t, "github/deployment.json")
+	status := readTestdata(t, "github/deployment_status_success.json")
+	mut := func(body []byte, fn func(m map[string]any)) []byte { return mutateJSON(t, body, fn) }
+	tests := []struct {
+		name  string
+		d     *Delivery
+		field string
+		rule  string
+	}{
+		{"bad created_at", githubDelivery(mut(dep, func(m map[string]any) { child(m, "deployment")["created_at"] = "yesterday" }), "deployment"),
+			"deployment.created_at", release.RuleFormat},
 		{"release typo", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment", "payload", "release")["stratgy"] = "canary"
 		}), "deployment"), "deployment.payload.release.stratgy", release.RuleUnmapped},
@@ -251,12 +279,6 @@ func TestGitHubMalformed(t *testing.T) {
 		{"release percentage as string", githubDelivery(mut(dep, func(m map[string]any) {
 			child(m, "deployment", "payload", "release")["rollout_percentage"] = "10"
 		}), "deployment"), "deployment.payload.release.rollout_percentage", release.RuleType},
-		{"no deployment_status", githubDelivery(mut(status, func(m map[string]any) { delete(m, "deployment_status") }), "deployment_status"),
-			"deployment_status", release.RuleRequired},
-		{"no state", githubDelivery(mut(status, func(m map[string]any) { delete(child(m, "deployment_status"), "state") }), "deployment_status"),
-			"deployment_status.state", release.RuleRequired},
-		{"unknown state", githubDelivery(mut(status, func(m map[string]any) { child(m, "deployment_status")["state"] = "exploded" }), "deployment_status"),
-			"deployment_status.state", release.RuleEnum},
 		{"bad status time", githubDelivery(mut(status, func(m map[string]any) { child(m, "deployment_status")["created_at"] = "10:00" }), "deployment_status"),
 			"deployment_status.created_at", release.RuleFormat},
 		{"workflow_run id object", githubDelivery(mut(dep, func(m map[string]any) { m["workflow_run"] = map[string]any{"id": []any{}} }), "deployment"),
@@ -264,8 +286,13 @@ func TestGitHubMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := src.Parse(tt.d)
-			requireFieldError(t, err, tt.field, tt.rule)
+			events, err := src.Parse(tt.d)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.NotEmpty(t, tt.d.Warnings)
+			require.Equal(t, tt.field, tt.d.Warnings[0].Field)
+			require.Equal(t, tt.rule, tt.d.Warnings[0].Rule)
+			requireNormalized(t, events)
 		})
 	}
 }

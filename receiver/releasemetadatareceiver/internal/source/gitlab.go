@@ -101,8 +101,20 @@ var gitlabStatuses = map[string]release.EventType{
 	"canceled": release.EventFailed,
 }
 
-// gitlabTimeLayout is the layout of status_changed_at.
-const gitlabTimeLayout = "2006-01-02 15:04:05 -0700"
+// gitlabTimeLayouts are the ways GitLab writes status_changed_at: with a
+// numeric offset (the Deployment events doc), with a zone name ("... UTC",
+// the doc's other examples and GitLab.com), or RFC 3339.
+var gitlabTimeLayouts = []string{"2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05 MST", time.RFC3339Nano}
+
+func parseGitLabTime(s string) (time.Time, error) {
+	for _, layout := range gitlabTimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, release.Fieldf("status_changed_at", release.RuleFormat,
+		"%q is none of \"2006-01-02 15:04:05 -0700\", \"2006-01-02 15:04:05 UTC\" or RFC 3339", truncate(s, 64))
+}
 
 func (gitlabSource) Parse(d *Delivery) ([]release.Event, error) {
 	if h := strings.TrimSpace(d.Header.Get("X-Gitlab-Event")); h != "" && h != "Deployment Hook" {
@@ -184,9 +196,12 @@ func (gitlabSource) Parse(d *Delivery) ([]release.Event, error) {
 	}
 	ev.Attributes[release.AttrDeploymentEnvironment] = env
 
+	// What follows is optional: a field that cannot be read is dropped
+	// with a warning, never the deploy (GitLab disables a hook that keeps
+	// failing).
 	commitURL, err := doc.str("commit_url", "")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	revision := shortSHA
 	if full := lastSegment(commitURL, "/"); isHex(full) && (len(full) == 40 || len(full) == 64) {
@@ -195,28 +210,23 @@ func (gitlabSource) Parse(d *Delivery) ([]release.Event, error) {
 	setAttr(ev.Attributes, release.AttrVCSRevision, revision)
 	webURL, err := project.str("web_url", "project")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrVCSRepositoryURL, webURL)
 	deployable, err := doc.scalar("deployable_id", "")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	setAttr(ev.Attributes, release.AttrCICDPipelineRunID, deployable)
 
 	changed, err := doc.str("status_changed_at", "")
 	if err != nil {
-		return nil, err
+		d.drop(err)
 	}
 	if changed = strings.TrimSpace(changed); changed != "" {
-		t, err := time.Parse(gitlabTimeLayout, changed)
-		if err != nil {
-			if t, err = time.Parse(time.RFC3339Nano, changed); err != nil {
-				return nil, release.Fieldf("status_changed_at", release.RuleFormat,
-					"%q is neither \"2006-01-02 15:04:05 -0700\" nor RFC 3339", changed)
-			}
+		if ev.Time, err = parseGitLabTime(changed); err != nil {
+			d.drop(err) // the receive time stands in
 		}
-		ev.Time = t
 	}
 	return []release.Event{ev}, nil
 }

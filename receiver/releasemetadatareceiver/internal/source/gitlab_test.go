@@ -136,14 +136,59 @@ func TestGitLabMalformed(t *testing.T) {
 		{"project string", mut(func(m map[string]any) { m["project"] = "shop/checkout" }), "project", release.RuleType},
 		{"no short_sha", mut(func(m map[string]any) { delete(m, "short_sha") }), "short_sha", release.RuleRequired},
 		{"no environment", mut(func(m map[string]any) { m["environment"] = "" }), "environment", release.RuleRequired},
-		{"bad status_changed_at", mut(func(m map[string]any) { m["status_changed_at"] = "28/04/2021" }), "status_changed_at", release.RuleFormat},
-		{"deployable_id object", mut(func(m map[string]any) { m["deployable_id"] = map[string]any{} }), "deployable_id", release.RuleType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := src.Parse(tt.d)
 			requireFieldError(t, err, tt.field, tt.rule)
 		})
+	}
+}
+
+// An optional field that cannot be read is dropped with a warning; the
+// deploy is kept.
+func TestGitLabOptionalFieldsAreDropped(t *testing.T) {
+	src := lookupSource(t, "gitlab")
+	base := readTestdata(t, "gitlab/deployment_success.json")
+	mut := func(fn func(m map[string]any)) *Delivery { return gitlabDelivery(mutateJSON(t, base, fn)) }
+	tests := []struct {
+		name  string
+		d     *Delivery
+		field string
+		rule  string
+		attr  string
+	}{
+		{"bad status_changed_at", mut(func(m map[string]any) { m["status_changed_at"] = "28/04/2021" }), "status_changed_at", release.RuleFormat, ""},
+		{"deployable_id object", mut(func(m map[string]any) { m["deployable_id"] = map[string]any{} }), "deployable_id", release.RuleType, release.AttrCICDPipelineRunID},
+		{"commit_url number", mut(func(m map[string]any) { m["commit_url"] = 7 }), "commit_url", release.RuleType, ""},
+		{"project.web_url array", mut(func(m map[string]any) { child(m, "project")["web_url"] = []any{} }), "project.web_url", release.RuleType, release.AttrVCSRepositoryURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := src.Parse(tt.d)
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Len(t, tt.d.Warnings, 1)
+			require.Equal(t, tt.field, tt.d.Warnings[0].Field)
+			require.Equal(t, tt.rule, tt.d.Warnings[0].Rule)
+			if tt.attr != "" {
+				require.NotContains(t, events[0].Attributes, tt.attr)
+			}
+			requireNormalized(t, events)
+		})
+	}
+}
+
+func TestGitLabTimeLayouts(t *testing.T) {
+	src := lookupSource(t, "gitlab")
+	base := readTestdata(t, "gitlab/deployment_success.json")
+	want := time.Date(2021, 4, 28, 19, 49, 12, 0, time.UTC)
+	for _, s := range []string{"2021-04-28 19:49:12 UTC", "2021-04-28 21:49:12 +0200", "2021-04-28T19:49:12Z"} {
+		d := gitlabDelivery(mutateJSON(t, base, func(m map[string]any) { m["status_changed_at"] = s }))
+		events, err := src.Parse(d)
+		require.NoError(t, err, s)
+		require.Empty(t, d.Warnings, s)
+		require.True(t, want.Equal(events[0].Time), "%s parsed as %s", s, events[0].Time)
 	}
 }
 

@@ -116,12 +116,16 @@ func requireNormalized(t *testing.T, events []release.Event) {
 
 func ptr[T any](v T) *T { return &v }
 
-// addFuzzSeeds adds every file of testdata/<dir> as a seed.
+// addFuzzSeeds adds every JSON file of testdata/<dir> and of the real
+// payload corpus testdata/corpus/<dir> as a seed.
 func addFuzzSeeds(f *testing.F, dir string) {
 	f.Helper()
 	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	require.NoError(f, err)
 	require.NotEmpty(f, paths)
+	real, err := filepath.Glob(filepath.Join("testdata", "corpus", dir, "*.json"))
+	require.NoError(f, err)
+	paths = append(paths, real...)
 	sort.Strings(paths)
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

@@ -17,6 +17,21 @@ type Delivery struct {
 	Header     http.Header
 	Body       []byte
 	ReceivedAt time.Time
+	// Warnings are the optional fields the source could not read and
+	// dropped; the delivery's events are kept without them.
+	Warnings []*release.FieldError
+}
+
+// drop records an optional field that cannot be read: the event is kept
+// without it and the reply names the field and the rule it broke. Only
+// required fields refuse a delivery. err is a *release.FieldError; anything
+// else is reported against the body.
+func (d *Delivery) drop(err error) {
+	fe, ok := release.AsFieldError(err)
+	if !ok {
+		fe = release.Fieldf("body", release.RuleSyntax, "%v", err)
+	}
+	d.Warnings = append(d.Warnings, fe)
 }
 
 // Source maps one CI/CD system's webhook deliveries to deploy events.
