@@ -153,10 +153,156 @@ var classes = []class{
 	}},
 }
 
+// The topologies of a first contact (issue 8). Every run has only its own
+// deploy event: none of them, nor the classes above, seeds an earlier deploy.
+
+// errors1to5 is the reference regression: 1% -> 5% errors.
+func errors1to5(s *Scenario) {
+	s.Before.ErrorRate, s.Control.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.01, 0.05
+}
+
+// aliased names the environment one way in the deploy event and another in
+// the telemetry.
+func aliased(r *rand.Rand, s *Scenario) {
+	pairs := [][2]string{{"production", "prod"}, {"prod", "production"}, {"prd", "production"}, {"production", "Prod"}}
+	p := pairs[r.IntN(len(pairs))]
+	s.EventEnvironment, s.TelemetryEnvironment = p[0], p[1]
+}
+
+// multiPod: a metrics-only service, three pods per version, each exporting
+// http.server.request.duration every 10-60 s at its own phase; no spans,
+// no logs.
+func multiPod(r *rand.Rand, s *Scenario, delta bool) {
+	canary(r, s, 20)
+	for _, t := range []*Traffic{&s.Before, &s.Control, &s.Candidate} {
+		t.MetricsOnly, t.LogsPerRequest, t.LogErrorRate = true, 0, 0
+	}
+	s.Pods = 3
+	s.Export = &Export{MinSeconds: 10, MaxSeconds: 60, Delta: delta}
+	s.AfterSeconds = 600
+}
+
+// draining: an all-at-once deploy whose old pods serve for a few more
+// seconds; the event says all_at_once, rolling or nothing, and names the
+// previous version or not.
+func draining(r *rand.Rand, s *Scenario) {
+	allAtOnce(r, s, logUniform(r, 20, 60))
+	s.BeforeSeconds = 300
+	s.DrainSeconds = 3 + r.IntN(6)
+	s.DeclaredStrategy = []string{"", "rolling", "none"}[r.IntN(3)]
+	s.NoPreviousVersion = r.IntN(2) == 0
+}
+
+// noVersion: three pods per version whose resources carry k8s.pod.name and
+// k8s.deployment.name, not service.version. Either a canary whose logs do
+// carry the version (learned per pod and ReplicaSet), or an all-at-once
+// deploy where nothing does.
+func noVersion(r *rand.Rand, s *Scenario, learned bool) {
+	if learned {
+		canary(r, s, 20)
+		s.VersionedLogs = true
+		s.DeclaredStrategy = []string{"", "rolling"}[r.IntN(2)]
+	} else {
+		allAtOnce(r, s, logUniform(r, 20, 60))
+		s.BeforeSeconds = 300
+	}
+	s.Pods = 3
+	s.Unversioned = true
+}
+
+// lone: an all-at-once deploy with no other service in the environment.
+func lone(r *rand.Rand, s *Scenario) {
+	allAtOnce(r, s, logUniform(r, 20, 60))
+	s.BeforeSeconds = 300
+	s.Lone = true
+	s.Others = Traffic{}
+}
+
+// progressive: canary 10% -> 50% -> 100% of the service's traffic, the
+// previous version stopping at 100%. It runs for the whole evaluation (the
+// default max_duration, 30 minutes) after a full baseline window, so that
+// it ends with a verdict: healthy, or the hold that max_duration gives.
+func progressive(r *rand.Rand, s *Scenario) {
+	s.Strategy = "progressive"
+	s.Before = base(r, round(logUniform(r, 40, 200), 0))
+	s.Control, s.Candidate = s.Before, s.Before
+	// The rest of the environment is lighter than in the other classes:
+	// these scenarios run for 40 minutes.
+	s.Others = base(r, round(between(r, 20, 60), 0))
+	s.BeforeSeconds = 600
+	half := 60 + 30*r.IntN(5)
+	s.Rollout = []Step{{0, 10}, {half, 50}, {2 * half, 100}}
+	s.AfterSeconds = 1800
+}
+
+var firstContact = []class{
+	{"errors_no_previous_version", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		// The event names no previous version: the version seen serving
+		// before the deploy is the control.
+		canary(r, s, 20)
+		errors1to5(s)
+		s.NoPreviousVersion = true
+	}},
+	{"alias_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, logUniform(r, 5, 60))
+		aliased(r, s)
+	}},
+	{"alias_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		canary(r, s, 20)
+		errors1to5(s)
+		aliased(r, s)
+	}},
+	{"multipod_cumulative_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { multiPod(r, s, false) }},
+	{"multipod_cumulative_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		multiPod(r, s, false)
+		errors1to5(s)
+	}},
+	{"multipod_delta_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { multiPod(r, s, true) }},
+	{"multipod_delta_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		multiPod(r, s, true)
+		errors1to5(s)
+	}},
+	{"draining_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { draining(r, s) }},
+	{"draining_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		draining(r, s)
+		s.Before.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.05
+	}},
+	{"no_version_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { noVersion(r, s, r.IntN(2) == 0) }},
+	{"no_version_learned_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		noVersion(r, s, true)
+		errors1to5(s)
+	}},
+	{"no_version_all_at_once_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		noVersion(r, s, false)
+		s.Before.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.05
+	}},
+	{"lone_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { lone(r, s) }},
+	{"lone_dependency_outage", LabelExogenous, 20, func(r *rand.Rand, s *Scenario) {
+		// Alone in its environment, the service's own dependency fails
+		// from the deploy on: its client spans are the outside evidence.
+		lone(r, s)
+		s.Before.Peer, s.Before.PeerShare, s.Before.PeerErrorRate = "payments", 0.3, 0.001
+		s.Candidate.Peer, s.Candidate.PeerShare = "payments", 0.3
+		s.Candidate.PeerErrorRate = round(between(r, 0.2, 0.5), 3)
+	}},
+	{"lone_errors", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		lone(r, s)
+		s.Before.ErrorRate, s.Candidate.ErrorRate = 0.01, 0.05
+	}},
+	{"tail_p99_x3", LabelRegression, 20, func(r *rand.Rand, s *Scenario) {
+		// The slowest 5% of requests become 3x slower: p99 x3, the
+		// median unchanged.
+		canary(r, s, 20)
+		s.Candidate.TailShare, s.Candidate.TailFactor = 0.05, 3
+		s.AfterSeconds = 600
+	}},
+	{"progressive_healthy", LabelHealthy, 20, func(r *rand.Rand, s *Scenario) { progressive(r, s) }},
+}
+
 // Generate builds the corpus from the classes, deterministically.
 func Generate() []Scenario {
 	var out []Scenario
-	for ci, c := range classes {
+	for ci, c := range append(append([]class(nil), classes...), firstContact...) {
 		r := rand.New(rand.NewPCG(uint64(ci)+1, 0x5eed))
 		for i := 0; i < c.count; i++ {
 			s := Scenario{ID: fmt.Sprintf("%s-%03d", c.name, i), Class: c.name, Label: c.label, Seed: r.Uint64() >> 11}

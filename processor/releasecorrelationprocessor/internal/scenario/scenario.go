@@ -68,8 +68,9 @@ type Scenario struct {
 	ID    string `json:"id"`
 	Class string `json:"class"`
 	Label string `json:"label"`
-	// Strategy is canary (the previous version keeps serving next to the
-	// candidate) or all_at_once (it stops at the deploy).
+	// Strategy is the topology: canary (the previous version keeps serving
+	// next to the candidate), all_at_once (it stops at the deploy, or after
+	// DrainSeconds) or progressive (Rollout steps to 100%).
 	Strategy string `json:"strategy"`
 	Seed     uint64 `json:"seed"`
 	// Before is the previous version before the deploy; Control the
@@ -85,6 +86,60 @@ type Scenario struct {
 	// BeforeSeconds of history precede the deploy; AfterSeconds follow it.
 	BeforeSeconds int `json:"before_seconds"`
 	AfterSeconds  int `json:"after_seconds"`
+
+	// The topology. Every field below is optional; left out, the scenario
+	// is one versioned resource per version, in production, next to cart.
+
+	// DeclaredStrategy is what the deploy event says when it is not the
+	// topology's own name: "rolling", or "none" (no strategy given).
+	// Strategy "progressive" is declared "canary".
+	DeclaredStrategy string `json:"declared_strategy,omitempty"`
+	// NoPreviousVersion: the deploy event does not name the previous
+	// version; the version seen serving before it is the control.
+	NoPreviousVersion bool `json:"no_previous_version,omitempty"`
+	// EventEnvironment is the environment the deploy event names, and
+	// TelemetryEnvironment the one every resource's
+	// deployment.environment.name says (default "production"): an alias on
+	// one side ("prod") must meet the canonical name on the other.
+	EventEnvironment     string `json:"event_environment,omitempty"`
+	TelemetryEnvironment string `json:"telemetry_environment,omitempty"`
+	// Pods per version of the deployed service, each a resource of its own
+	// (its service.instance.id, or its k8s.pod.name when Unversioned),
+	// sharing the version's requests.
+	Pods int `json:"pods,omitempty"`
+	// Export, when set, makes each pod export its metrics periodically, at
+	// its own interval and phase, instead of every second.
+	Export *Export `json:"export,omitempty"`
+	// DrainSeconds: with all_at_once, the previous version's pods keep
+	// serving a shrinking share of requests for this long after the deploy.
+	DrainSeconds int `json:"drain_seconds,omitempty"`
+	// Unversioned resources of the deployed service carry no
+	// service.version, only k8s.pod.name (<deployment>-<replicaset
+	// hash>-<5 characters>) and k8s.deployment.name. VersionedLogs: its log
+	// records' resources (same pod) do carry service.version.
+	Unversioned   bool `json:"unversioned,omitempty"`
+	VersionedLogs bool `json:"versioned_logs,omitempty"`
+	// Lone: no other service sends telemetry in the environment.
+	Lone bool `json:"lone,omitempty"`
+	// Rollout are the steps of a progressive rollout (Strategy
+	// "progressive"): the candidate's share of Before.RPS from AfterSeconds
+	// after the deploy; the first is the deploy event's rollout_percentage,
+	// the others "progressed" events. At 100 the previous version stops.
+	Rollout []Step `json:"rollout,omitempty"`
+}
+
+// Export is how pods export metrics: every MinSeconds..MaxSeconds (drawn
+// per pod, with a phase of its own), cumulative or Delta.
+type Export struct {
+	MinSeconds int  `json:"min_seconds"`
+	MaxSeconds int  `json:"max_seconds"`
+	Delta      bool `json:"delta,omitempty"`
+}
+
+// Step is one step of a progressive rollout.
+type Step struct {
+	AfterSeconds int     `json:"after_seconds"`
+	Percentage   float64 `json:"percentage"`
 }
 
 // Load reads a corpus: one scenario per line.
