@@ -162,6 +162,19 @@ func peerOf(attrs pcommon.Map) string {
 	return ""
 }
 
+// breakdownState is one breakdown dimension during a RecordSpans call: the
+// resource's value (spans without their own inherit it) and the last value's
+// counter, since consecutive spans usually share a route or region.
+type breakdownState struct {
+	name, resource string
+	vals           map[string]*sliceStat
+	last           string
+	lastStat       *sliceStat
+}
+
+// MaxBreakdown bounds the breakdown dimensions.
+const MaxBreakdown = 8
+
 // RecordSpans tallies one resource's spans: server and consumer spans are
 // requests (failed or not, with their latency); client spans are calls to
 // dependencies. Breakdown dimensions are read from the span, else from the
@@ -170,6 +183,14 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastSeen = now
+	var dims [MaxBreakdown]breakdownState
+	nd := min(len(c.Breakdown), MaxBreakdown)
+	for d := 0; d < nd; d++ {
+		dims[d].name = c.Breakdown[d]
+		if v, ok := resource.Get(c.Breakdown[d]); ok {
+			dims[d].resource = v.AsString()
+		}
+	}
 	for i := 0; i < sss.Len(); i++ {
 		spans := sss.At(i).Spans()
 		for j := 0; j < spans.Len(); j++ {
@@ -185,8 +206,16 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 					a.nExemplar++
 				}
 				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
-				for _, dim := range c.Breakdown {
-					a.countSlice(dim, sliceValue(sp.Attributes(), resource, dim), failed)
+				if nd > 0 {
+					attrs := sp.Attributes()
+					for d := 0; d < nd; d++ {
+						ds := &dims[d]
+						value := ds.resource
+						if v, ok := attrs.Get(ds.name); ok {
+							value = v.AsString()
+						}
+						a.countSlice(ds, value, failed)
+					}
 				}
 			case ptrace.SpanKindClient, ptrace.SpanKindProducer:
 				a.recordCall(sp, c)
@@ -195,46 +224,47 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 	}
 }
 
-func sliceValue(span, resource pcommon.Map, dim string) string {
-	for _, m := range []pcommon.Map{span, resource} {
-		if v, ok := m.Get(dim); ok {
-			return v.AsString()
-		}
-	}
-	return ""
-}
-
 // countSlice counts a request for a breakdown value; values beyond the cap
 // are counted under "other".
-func (a *Arm) countSlice(dim, value string, failed bool) {
+func (a *Arm) countSlice(ds *breakdownState, value string, failed bool) {
 	if value == "" {
 		return
 	}
-	if a.slices == nil {
-		a.slices = map[string]map[string]*sliceStat{}
-	}
-	vals := a.slices[dim]
-	if vals == nil {
-		vals = map[string]*sliceStat{}
-		a.slices[dim] = vals
-	}
-	st, ok := vals[value]
-	if !ok {
-		if len(vals) >= maxSliceValues {
-			value = "other"
-			if st, ok = vals[value]; !ok {
-				st = &sliceStat{}
-				vals[value] = st
-			}
-		} else {
-			st = &sliceStat{}
-			vals[value] = st
-		}
+	st := ds.lastStat
+	if st == nil || value != ds.last {
+		st = a.sliceStat(ds, value)
+		ds.last, ds.lastStat = value, st
 	}
 	st.requests++
 	if failed {
 		st.failures++
 	}
+}
+
+func (a *Arm) sliceStat(ds *breakdownState, value string) *sliceStat {
+	if ds.vals == nil {
+		if a.slices == nil {
+			a.slices = map[string]map[string]*sliceStat{}
+		}
+		ds.vals = a.slices[ds.name]
+		if ds.vals == nil {
+			ds.vals = map[string]*sliceStat{}
+			a.slices[ds.name] = ds.vals
+		}
+	}
+	st, ok := ds.vals[value]
+	if ok {
+		return st
+	}
+	if len(ds.vals) >= maxSliceValues {
+		value = "other"
+		if st, ok = ds.vals[value]; ok {
+			return st
+		}
+	}
+	st = &sliceStat{}
+	ds.vals[value] = st
+	return st
 }
 
 // sliceSnapshot copies the cumulative breakdown counts.

@@ -152,6 +152,9 @@ func (c *Config) Validate() error {
 	if c.MaxArms < 1 {
 		errs = append(errs, fmt.Errorf("detection::max_arms: must be at least 1 (got %d)", c.MaxArms))
 	}
+	if len(c.Breakdown) > MaxBreakdown {
+		errs = append(errs, fmt.Errorf("detection::breakdown: at most %d dimensions are supported (got %d)", MaxBreakdown, len(c.Breakdown)))
+	}
 	if len(c.KPIs) > MaxKPIs {
 		errs = append(errs, fmt.Errorf("detection::kpis: at most %d are supported (got %d)", MaxKPIs, len(c.KPIs)))
 	}
