@@ -93,7 +93,9 @@ type indexRow struct {
 	Age                                                          string
 	StartedAt                                                    time.Time
 	Pending                                                      bool
-	Rationale                                                    string
+	// Observed: seen in the telemetry, with no deploy event.
+	Observed  bool
+	Rationale string
 }
 
 type envGroup struct {
@@ -227,7 +229,7 @@ func newIndexRow(rel *release.Release, d *release.Decision, pending bool, now ti
 		ID: rel.ID, Service: serviceName(rel), Version: rel.Version(), PreviousVersion: rel.Release.PreviousVersion,
 		Environment: rel.Attributes[release.AttrDeploymentEnvironment], Strategy: string(rel.Release.Strategy),
 		State: state, StateClass: class, Status: string(rel.Status), Age: age(now.Sub(rel.StartedAt)),
-		StartedAt: rel.StartedAt, Pending: pending,
+		StartedAt: rel.StartedAt, Pending: pending, Observed: rel.Source == release.SourceObserved,
 	}
 	if p := rel.Release.RolloutPercentage; p != nil {
 		row.Rollout = formatNum(*p) + "%"

@@ -372,3 +372,16 @@ func TestConfidenceIsNeverShownAsCertainty(t *testing.T) {
 		t.Fatalf("the template renders %q", b.String())
 	}
 }
+
+// A release seen in the telemetry, with no deploy event, is marked as such
+// on the index and on its page.
+func TestPageMarksObservedReleases(t *testing.T) {
+	s, c := newPageClient(t, nil)
+	e := event("observed:production:checkout:v1.4.2", release.EventStarted, "v1.4.2", 0, withService("checkout"))
+	e.Source = release.SourceObserved
+	record(t, s, e, event("deploy-1", release.EventStarted, "v2", time.Minute, withService("cart")))
+	index := c.page("/")
+	assert.Equal(t, 1, strings.Count(index, "seen in telemetry</span>"), "only the observed release is marked")
+	assert.Contains(t, c.page("/releases/observed:production:checkout:v1.4.2"), "seen in telemetry</span>")
+	assert.NotContains(t, c.page("/releases/deploy-1"), "seen in telemetry</span>")
+}

@@ -225,17 +225,17 @@ func (d *detection) knows(ch detect.ObservedChange) bool {
 }
 
 // observedID names an implicit release after what it is, so that replicas
-// and replays name it alike.
+// and replays name it alike. It has no "/", so it can be a URL path segment.
 func observedID(ch detect.ObservedChange) string {
 	id := "observed:" + ch.Service.Environment + ":"
 	if ch.Service.Namespace != "" {
-		id += ch.Service.Namespace + "/"
+		id += ch.Service.Namespace + "."
 	}
 	id += ch.Service.Name + ":" + ch.Version
 	if ch.Scope != "" {
 		id += ":" + ch.Scope
 	}
-	return id
+	return strings.ReplaceAll(id, "/", "_")
 }
 
 func parseScope(scope string) map[string]string {

@@ -162,7 +162,7 @@ func TestImplicitReleaseFromTelemetry(t *testing.T) {
 	}
 	require.NotNil(t, d, "no rollback: %+v", out.Decisions)
 	assert.Equal(t, release.SourceObserved, d.Release["source"])
-	assert.True(t, strings.HasPrefix(d.ReleaseID(), "observed:production:shop/checkout:v1.4.2"), d.ReleaseID())
+	assert.True(t, strings.HasPrefix(d.ReleaseID(), "observed:production:shop.checkout:v1.4.2"), d.ReleaseID())
 	assert.Equal(t, "v1.4.1", d.Release["previous_version"])
 	assert.Contains(t, d.Rationale, "seen in the telemetry without a deploy event")
 	t.Logf("decided %s after v1.4.2 appeared: %s", d.DecidedAt.Sub(appearAt), d.Rationale)
