@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
+	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
@@ -68,8 +69,17 @@ func (p *correlationProcessor) shutdown(context.Context) error {
 // counted, whether the store knows it or not: the versions seen serving
 // are the controls of deploys to come.
 func (p *correlationProcessor) arm(attrs pcommon.Map, m stamp.Match) *detect.Arm {
-	if p.det == nil || m.Version == "" {
+	if p.det == nil {
 		return nil
+	}
+	if m.Version == "" {
+		if m.Key != nil && m.Key.Active != nil && m.Key.Active.Status == release.StatusInProgress {
+			// Two versions may be serving and nothing tells this one.
+			return nil
+		}
+		// Nothing rolls out: unversioned telemetry is whatever runs now,
+		// the pre-deploy baseline of an all-at-once deploy to come.
+		return p.det.Arm(detect.ArmKey{Service: m.Service, Version: detect.Unversioned}, "")
 	}
 	if !m.Inferred {
 		p.det.LearnVersion(m.Service, attrs, m.Version)
@@ -91,13 +101,15 @@ func (p *correlationProcessor) processTraces(_ context.Context, td ptrace.Traces
 		if !ok {
 			continue
 		}
-		p.stamper.Apply(attrs, m, p.traces)
+		// Detection sees the resource as it arrived: stamped attributes
+		// must not change a stream's identity or a breakdown value.
 		if a := p.arm(attrs, m); a != nil {
 			if now.IsZero() {
 				now = p.det.Now()
 			}
 			a.RecordSpans(p.det.Classifier(), attrs, rs.ScopeSpans(), now)
 		}
+		p.stamper.Apply(attrs, m, p.traces)
 	}
 	return td, nil
 }
@@ -112,13 +124,15 @@ func (p *correlationProcessor) processMetrics(_ context.Context, md pmetric.Metr
 		if !ok {
 			continue
 		}
-		p.stamper.Apply(attrs, m, p.metrics)
+		// Detection sees the resource as it arrived: stamped attributes
+		// must not change a stream's identity or a breakdown value.
 		if a := p.arm(attrs, m); a != nil {
 			if now.IsZero() {
 				now = p.det.Now()
 			}
 			a.RecordMetrics(p.det.Classifier(), p.det.KPIs(), attrs, rm.ScopeMetrics(), now)
 		}
+		p.stamper.Apply(attrs, m, p.metrics)
 	}
 	return md, nil
 }
@@ -133,7 +147,6 @@ func (p *correlationProcessor) processLogs(_ context.Context, ld plog.Logs) (plo
 		if !ok {
 			continue
 		}
-		p.stamper.Apply(attrs, m, p.logs)
 		if a := p.arm(attrs, m); a != nil {
 			total, errs := countLogs(rl)
 			if now.IsZero() {
@@ -141,6 +154,7 @@ func (p *correlationProcessor) processLogs(_ context.Context, ld plog.Logs) (plo
 			}
 			a.RecordLogs(total, errs, now)
 		}
+		p.stamper.Apply(attrs, m, p.logs)
 	}
 	return ld, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"time"
 
@@ -109,8 +108,7 @@ var stampedAttributes = []string{
 	"release.strategy", "release.rollout.percentage", "release.owner",
 }
 
-// runTracesBench consumes a fresh copy of a prepared batch per operation;
-// the copy is made with the timer stopped.
+// runTracesBench consumes a fresh copy of a prepared batch per operation.
 func runTracesBench(b *testing.B, p processor.Traces) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -118,25 +116,17 @@ func runTracesBench(b *testing.B, p processor.Traces) {
 	for i := range templates {
 		templates[i] = benchTraces(r)
 	}
-	// Copies are made in chunks with the timer stopped: stopping it for
-	// every operation would cost more than the operation.
-	const chunk = 512
-	fresh := make([]ptrace.Traces, chunk)
+	n := 0
+	batches := newFresh(b, templates[0], func(ptrace.Traces) ptrace.Traces {
+		td := ptrace.NewTraces()
+		templates[n%benchBatches].CopyTo(td)
+		n++
+		return td
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if i%chunk == 0 {
-			b.StopTimer()
-			for j := range fresh {
-				fresh[j] = ptrace.NewTraces()
-				templates[(i+j)%benchBatches].CopyTo(fresh[j])
-			}
-			// The copies' garbage is collected here, not charged to the
-			// operations that follow.
-			runtime.GC()
-			b.StartTimer()
-		}
-		if err := p.ConsumeTraces(ctx, fresh[i%chunk]); err != nil {
+		if err := p.ConsumeTraces(ctx, batches.next()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,8 +3,8 @@ package releasecorrelationprocessor
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
-	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	"github.com/stretchr/testify/require"
@@ -17,21 +17,20 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 )
 
+// benchResourceAttrs describes resource r of the realistic mix (benchMix).
 func benchResourceAttrs(attrs pcommon.Map, r int) {
-	attrs.PutStr("service.name", "checkout")
+	res := benchMix[r%len(benchMix)]
+	attrs.PutStr("service.name", res.service)
 	attrs.PutStr("service.namespace", "shop")
 	attrs.PutStr("deployment.environment.name", "production")
-	attrs.PutStr("k8s.pod.name", fmt.Sprintf("checkout-%d", r))
+	attrs.PutStr("k8s.pod.name", fmt.Sprintf("%s-7d9f8b6c%d-x2k4p", res.service, r))
 	attrs.PutStr("k8s.namespace.name", "shop")
 	attrs.PutStr("host.name", "node-1")
-	if r%2 == 0 {
-		attrs.PutStr("service.version", "v1.4.2")
-	} else {
-		attrs.PutStr("service.version", "v1.4.1")
+	if res.version != "" {
+		attrs.PutStr("service.version", res.version)
 	}
 }
 
@@ -87,12 +86,8 @@ func resourceProcessorConfig(b *testing.B, f processor.Factory) component.Config
 }
 
 func releaseConfig(b *testing.B, detection bool) (*Config, component.Host) {
-	st, h := startStore(b)
-	pct := 10.0
-	record(b, st, event("d1", release.EventSucceeded, "v1.4.1", 0, release.Context{}))
-	record(b, st, event("d2", release.EventStarted, "v1.4.2", time.Hour, release.Context{Strategy: release.StrategyCanary, RolloutPercentage: &pct, Owner: "team-payments"}))
+	h := benchStore(b)
 	cfg := createDefaultConfig().(*Config)
-	cfg.Overwrite = true
 	cfg.Attributes.Logs = stampedAttributes
 	cfg.Attributes.Metrics = stampedAttributes
 	cfg.Detection.Enabled = detection
@@ -104,20 +99,51 @@ func perItem(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchResources*benchSpansPerResource), "ns/item")
 }
 
+// fresh hands out a fresh copy of a template batch per operation, so that
+// nothing an earlier operation stamped is found in place. Copies are made in
+// chunks with the timer stopped, and their garbage collected there too.
+type fresh[T any] struct {
+	b        *testing.B
+	template T
+	copyOf   func(T) T
+	chunk    []T
+	i        int
+}
+
+func newFresh[T any](b *testing.B, template T, copyOf func(T) T) *fresh[T] {
+	return &fresh[T]{b: b, template: template, copyOf: copyOf, chunk: make([]T, 512)}
+}
+
+func (f *fresh[T]) next() T {
+	if f.i%len(f.chunk) == 0 {
+		f.b.StopTimer()
+		for j := range f.chunk {
+			f.chunk[j] = f.copyOf(f.template)
+		}
+		runtime.GC()
+		f.b.StartTimer()
+	}
+	t := f.chunk[f.i%len(f.chunk)]
+	f.i++
+	return t
+}
+
 // benchSignal runs one signal's benchmark: the stock resource processor
 // upserting 7 attributes, then this processor stamping the same 7, with and
-// without detection, in one run. create builds a processor from a factory
-// and config; consume sends the batch.
-func benchSignal[P component.Component](b *testing.B, create func(f processor.Factory, cfg component.Config) (P, error), consume func(P) error) {
+// without detection, in one run, each operation on a fresh batch. create
+// builds a processor from a factory and config; consume sends a batch.
+func benchSignal[P component.Component, T any](b *testing.B, template T, copyOf func(T) T,
+	create func(f processor.Factory, cfg component.Config) (P, error), consume func(P, T) error) {
 	ctx := context.Background()
 	b.Run("resourceprocessor_upsert_7", func(b *testing.B) {
 		f := resourceprocessor.NewFactory()
 		p, err := create(f, resourceProcessorConfig(b, f))
 		require.NoError(b, err)
+		batches := newFresh(b, template, copyOf)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			_ = consume(p)
+			_ = consume(p, batches.next())
 		}
 		perItem(b)
 	})
@@ -132,10 +158,11 @@ func benchSignal[P component.Component](b *testing.B, create func(f processor.Fa
 			require.NoError(b, err)
 			require.NoError(b, p.Start(ctx, h))
 			defer func() { require.NoError(b, p.Shutdown(ctx)) }()
+			batches := newFresh(b, template, copyOf)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				_ = consume(p)
+				_ = consume(p, batches.next())
 			}
 			perItem(b)
 		})
@@ -145,18 +172,24 @@ func benchSignal[P component.Component](b *testing.B, create func(f processor.Fa
 // BenchmarkConsumeLogs: 10 resources x 100 log records.
 func BenchmarkConsumeLogs(b *testing.B) {
 	ctx := context.Background()
-	ld := benchLogs()
-	benchSignal(b, func(f processor.Factory, cfg component.Config) (processor.Logs, error) {
+	benchSignal(b, benchLogs(), func(ld plog.Logs) plog.Logs {
+		out := plog.NewLogs()
+		ld.CopyTo(out)
+		return out
+	}, func(f processor.Factory, cfg component.Config) (processor.Logs, error) {
 		return f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	}, func(p processor.Logs) error { return p.ConsumeLogs(ctx, ld) })
+	}, func(p processor.Logs, ld plog.Logs) error { return p.ConsumeLogs(ctx, ld) })
 }
 
 // BenchmarkConsumeMetrics: 10 resources x 100 data points; with detection,
 // one of the metrics is a KPI.
 func BenchmarkConsumeMetrics(b *testing.B) {
 	ctx := context.Background()
-	md := benchMetrics()
-	benchSignal(b, func(f processor.Factory, cfg component.Config) (processor.Metrics, error) {
+	benchSignal(b, benchMetrics(), func(md pmetric.Metrics) pmetric.Metrics {
+		out := pmetric.NewMetrics()
+		md.CopyTo(out)
+		return out
+	}, func(f processor.Factory, cfg component.Config) (processor.Metrics, error) {
 		return f.CreateMetrics(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	}, func(p processor.Metrics) error { return p.ConsumeMetrics(ctx, md) })
+	}, func(p processor.Metrics, md pmetric.Metrics) error { return p.ConsumeMetrics(ctx, md) })
 }

@@ -170,12 +170,6 @@ func mostly(counts map[string]int) string {
 // reported, not enforced, until the detector closes them. No gap may excuse
 // a false rollback.
 var knownGaps = map[string]string{
-	// Telemetry without service.version is attributed only through a
-	// release in the store or a learned hint; before the first deploy
-	// event neither exists, so the service's pre-deploy traffic is not
-	// counted and an all-at-once deploy holds ("0 for v1.0.0 before the
-	// deploy") instead of comparing with it.
-	"no_version_all_at_once_errors": "issue 8: no pre-deploy baseline for a service without service.version",
 	// After 100% the comparison moves to the pre-deploy baseline; some
 	// clean rollouts do not reach 95% confidence by max_duration and are
 	// held as "too little traffic" with ~100,000 requests per side.

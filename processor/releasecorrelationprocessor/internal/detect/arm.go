@@ -20,6 +20,12 @@ type ArmKey struct {
 	Version string
 }
 
+// Unversioned is the version of telemetry that says none while nothing
+// rolls out: whatever runs then. It can be the control of an all-at-once
+// deploy (its pre-deploy baseline), never a candidate or an implicit
+// release.
+const Unversioned = "\x00unversioned"
+
 // MaxKPIs bounds the configured business KPIs.
 const MaxKPIs = 8
 
@@ -109,6 +115,9 @@ type Arm struct {
 func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration) *Arm {
 	if label == "" {
 		label = k.Version
+	}
+	if k.Version == Unversioned {
+		label = "the version running before"
 	}
 	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now, coarse: make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)}
 }

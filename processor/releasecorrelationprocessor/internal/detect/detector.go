@@ -137,7 +137,7 @@ func (d *Detector) Arm(k ArmKey, label string) *Arm {
 	}
 	a = newArm(k, label, now, d.cfg.BaselineWindow)
 	ss := serviceScope{k.Service, k.Scope}
-	if d.cfg.ImplicitReleases && d.establishedLocked(ss, now) != nil && len(d.newcomers) < maxNewcomers {
+	if d.cfg.ImplicitReleases && k.Version != Unversioned && d.establishedLocked(ss, now) != nil && len(d.newcomers) < maxNewcomers {
 		d.newcomers = append(d.newcomers, a)
 	}
 	d.arms[k] = a
@@ -259,12 +259,16 @@ func (d *Detector) chooseControl(r *release.Release, cand ArmKey, now time.Time)
 	if cand.Scope != "" {
 		scopes = append(scopes, "")
 	}
-	var best *Arm
+	var best, unversioned *Arm
 	var bestSeen time.Time
 	var bestTotal float64
 	for _, scope := range scopes {
 		for _, a := range d.byService[serviceScope{cand.Service, scope}] {
 			if a.key.Version == cand.Version {
+				continue
+			}
+			if a.key.Version == Unversioned {
+				unversioned = a
 				continue
 			}
 			a.mu.Lock()
@@ -283,6 +287,17 @@ func (d *Detector) chooseControl(r *release.Release, cand ArmKey, now time.Time)
 		if best != nil {
 			break
 		}
+	}
+	if best == nil && unversioned != nil {
+		// Telemetry without service.version: the service as it ran before
+		// the deploy is the control (a baseline; nothing tells the old
+		// version's telemetry from the new one's afterwards).
+		c := controlChoice{arm: unversioned, key: unversioned.key, label: unversioned.label,
+			note: "the telemetry carries no service.version, so the service as it ran before the deploy is the control"}
+		if named != "" {
+			c.label = r.Release.PreviousVersion
+		}
+		return c
 	}
 	if best == nil {
 		return controlChoice{key: ArmKey{cand.Service, cand.Scope, named}, label: r.Release.PreviousVersion}

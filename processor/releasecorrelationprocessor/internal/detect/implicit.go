@@ -58,6 +58,9 @@ func (d *Detector) establishedLocked(ss serviceScope, now time.Time) *Arm {
 	var best *Arm
 	var bestTotal float64
 	for _, a := range d.byService[ss] {
+		if a.key.Version == Unversioned {
+			continue
+		}
 		a.mu.Lock()
 		seen, total := a.lastSeen, a.total
 		a.mu.Unlock()

@@ -87,6 +87,10 @@ func rationaleText(ev *evaluation, v verdictNow, now time.Time, minEffect float6
 	if errSig := ev.signal(SignalErrorRate); errSig != nil {
 		cs, os = errSig.candSamples, errSig.ctrlSamples
 	}
+	if v.action == release.ActionHold && cs >= float64(minSamples) && os >= float64(minSamples) {
+		return fmt.Sprintf("%s: no conclusion against %s %s after the deploy (%d requests for the new version, %d for the control): not shown worse, nor shown within %.0f%% of it; holding for a person to decide.",
+			who, against, now.Sub(ev.start).Round(time.Second), int64(cs), int64(os), 100*minEffect)
+	}
 	if v.action == release.ActionHold {
 		return fmt.Sprintf("%s: too little traffic to decide %s after the deploy (%d requests for the new version, %d for %s; %d per side are needed); holding until evidence arrives.",
 			who, now.Sub(ev.start).Round(time.Second), int64(cs), int64(os), against, minSamples)
