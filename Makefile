@@ -35,6 +35,8 @@ generate:
 ## bench: the hot-path and throughput benchmarks quoted in docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./extension/... ./receiver/... ./internal/...
+	$(GO) test -run='^$$' -bench=BenchmarkConsume -benchmem -benchtime=20000x -count=5 ./processor/releasecorrelationprocessor/
+	$(GO) test -run='^$$' -bench=BenchmarkMemoryPerKey -benchtime=1x ./processor/releasecorrelationprocessor/
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
