@@ -46,10 +46,33 @@ func (c *counts) add(o counts) {
 	}
 }
 
-// coarseSlot is a baseline slot: counts over coarseSlotWidth.
+// coarseSlot is a baseline slot: counts over coarseSlotWidth, compact
+// (an arm keeps an hour's worth of them at most), with KPI sums apart and
+// only for arms that report KPIs.
 type coarseSlot struct {
-	start time.Time
-	counts
+	// start is the slot's start, in unix seconds.
+	start                              int64
+	requests, failures, logs, logErrors uint32
+	// kpi indexes the slot's KPI sums in Arm.coarseKPI; -1 when none.
+	kpi int32
+}
+
+func sat32(x float64) uint32 {
+	if x >= math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(x)
+}
+
+func (s *coarseSlot) add(c counts) {
+	s.requests = sat32(float64(s.requests) + c.requests)
+	s.failures = sat32(float64(s.failures) + c.failures)
+	s.logs = sat32(float64(s.logs) + c.logs)
+	s.logErrors = sat32(float64(s.logErrors) + c.logErrors)
+}
+
+func (s *coarseSlot) counts() counts {
+	return counts{requests: float64(s.requests), failures: float64(s.failures), logs: float64(s.logs), logErrors: float64(s.logErrors)}
 }
 
 const (
@@ -81,9 +104,11 @@ type Arm struct {
 	// firstSeen is when the version was first seen (detector clock).
 	firstSeen time.Time
 
-	mu      sync.Mutex
-	cur     counts
-	curHist Histogram
+	mu  sync.Mutex
+	cur counts
+	// curHist is allocated with the first latency seen: arms of logs or
+	// KPIs only never need one.
+	curHist *Histogram
 	// peers counts client calls by dependency, cumulatively.
 	peers map[string]*peerStat
 	// exemplars are the trace ids of recent failing requests (a ring).
@@ -102,14 +127,17 @@ type Arm struct {
 	slices map[string]map[string]*sliceStat
 
 	// Owned by the detector's evaluation goroutine.
-	last     counts
-	lastHist Histogram
+	last counts
+	// lastHist is the last slice's latency, kept only while the arm is
+	// under evaluation (nil otherwise).
+	lastHist *Histogram
 	// window holds two generations of the latency histogram, each covering
 	// up to half the baseline window, so that thresholds and baselines
-	// describe recent behaviour.
-	window      [2]Histogram
+	// describe recent behaviour; allocated when there is latency to hold.
+	window      [2]*Histogram
 	windowStart time.Time
 	coarse      []coarseSlot
+	coarseKPI   [][MaxKPIs]float64
 }
 
 func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration) *Arm {
@@ -119,7 +147,7 @@ func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration)
 	if k.Version == Unversioned {
 		label = "the version running before"
 	}
-	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now, coarse: make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)}
+	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now}
 }
 
 // SpanClassifier decides what counts as a request and a failure.
@@ -213,6 +241,9 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 					a.cur.failures++
 					a.exemplars[a.nExemplar%maxExemplars] = sp.TraceID()
 					a.nExemplar++
+				}
+				if a.curHist == nil {
+					a.curHist = new(Histogram)
 				}
 				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
 				if nd > 0 {
@@ -324,38 +355,95 @@ func (a *Arm) RecordLogs(total, errors int, now time.Time) {
 }
 
 // rotate closes the current slice: it becomes last, and is added to the
-// baseline accumulators. Called by the detector once per interval.
-func (a *Arm) rotate(now time.Time, baselineWindow time.Duration) {
-	a.mu.Lock()
-	a.total += a.cur.requests
-	a.last = a.cur
-	a.lastHist = a.curHist
-	a.cur = counts{}
-	a.curHist = Histogram{}
-	a.mu.Unlock()
-
+// baseline accumulators. evaluated says whether an evaluation reads the
+// slice's latency. Called by the detector once per interval.
+func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool) {
 	half := baselineWindow / 2
 	if a.windowStart.IsZero() {
 		a.windowStart = now
 	}
 	if now.Sub(a.windowStart) >= half {
-		a.window[1] = a.window[0]
-		a.window[0] = Histogram{}
+		a.window[1], a.window[0] = a.window[0], a.window[1]
+		if a.window[0] != nil {
+			*a.window[0] = Histogram{}
+		}
 		a.windowStart = now
 	}
-	a.window[0].Add(&a.lastHist)
 
-	slotStart := now.Truncate(coarseSlotWidth)
-	if n := len(a.coarse); n == 0 || !a.coarse[n-1].start.Equal(slotStart) {
+	a.mu.Lock()
+	a.total += a.cur.requests
+	a.last = a.cur
+	a.cur = counts{}
+	if slice := a.curHist; slice != nil {
+		if a.window[0] == nil {
+			a.window[0] = new(Histogram)
+		}
+		a.window[0].Add(slice)
+		if evaluated {
+			// Keep the slice for the evaluation: swap, without a copy.
+			if a.lastHist == nil {
+				a.lastHist = new(Histogram)
+			}
+			a.curHist, a.lastHist = a.lastHist, slice
+		}
+		*a.curHist = Histogram{}
+	}
+	if !evaluated {
+		a.lastHist = nil
+	}
+	a.mu.Unlock()
+
+	slotStart := now.Truncate(coarseSlotWidth).Unix()
+	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
 		// Drop slots older than the baseline window.
 		keep := 0
-		for keep < len(a.coarse) && now.Sub(a.coarse[keep].start) > baselineWindow {
+		for keep < len(a.coarse) && now.Unix()-a.coarse[keep].start > int64(baselineWindow/time.Second) {
 			keep++
 		}
-		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
-		a.coarse = append(a.coarse, coarseSlot{start: slotStart})
+		if keep > 0 {
+			a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
+			a.compactKPIs()
+		}
+		if a.coarse == nil {
+			a.coarse = make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)
+		}
+		a.coarse = append(a.coarse, coarseSlot{start: slotStart, kpi: -1})
 	}
-	a.coarse[len(a.coarse)-1].add(a.last)
+	slot := &a.coarse[len(a.coarse)-1]
+	slot.add(a.last)
+	if a.last.kpi != ([MaxKPIs]float64{}) {
+		if slot.kpi < 0 {
+			slot.kpi = int32(len(a.coarseKPI))
+			a.coarseKPI = append(a.coarseKPI, [MaxKPIs]float64{})
+		}
+		for i, v := range a.last.kpi {
+			a.coarseKPI[slot.kpi][i] += v
+		}
+	}
+}
+
+// compactKPIs drops the KPI sums of slots no longer held.
+func (a *Arm) compactKPIs() {
+	if len(a.coarseKPI) == 0 {
+		return
+	}
+	kept := a.coarseKPI[:0:0]
+	for i := range a.coarse {
+		if k := a.coarse[i].kpi; k >= 0 {
+			a.coarse[i].kpi = int32(len(kept))
+			kept = append(kept, a.coarseKPI[k])
+		}
+	}
+	a.coarseKPI = kept
+}
+
+// slotCounts returns a slot's counts, KPIs included.
+func (a *Arm) slotCounts(s *coarseSlot) counts {
+	c := s.counts()
+	if s.kpi >= 0 {
+		c.kpi = a.coarseKPI[s.kpi]
+	}
+	return c
 }
 
 // seen is when the arm last received telemetry.
@@ -378,11 +466,11 @@ func (a *Arm) trend(cfg *Config) string {
 	}
 	end := a.coarse[len(a.coarse)-1].start
 	var early, late counts
-	for _, s := range a.coarse {
-		if end.Sub(s.start) < trendRecent {
-			late.add(s.counts)
+	for i := range a.coarse {
+		if end-a.coarse[i].start < int64(trendRecent/time.Second) {
+			late.add(a.coarse[i].counts())
 		} else {
-			early.add(s.counts)
+			early.add(a.coarse[i].counts())
 		}
 	}
 	if early.requests < float64(cfg.MinSamples) || late.requests < float64(cfg.MinSamples) {
@@ -404,12 +492,21 @@ func (a *Arm) trend(cfg *Config) string {
 // just before now.
 func (a *Arm) baseline() (counts, Histogram) {
 	var c counts
-	for _, s := range a.coarse {
-		c.add(s.counts)
+	for i := range a.coarse {
+		c.add(a.slotCounts(&a.coarse[i]))
 	}
-	h := a.window[0]
-	h.Add(&a.window[1])
-	return c, h
+	return c, a.windowHist()
+}
+
+// windowHist is the recent latency: both generations of the window.
+func (a *Arm) windowHist() Histogram {
+	var h Histogram
+	for _, w := range a.window {
+		if w != nil {
+			h.Add(w)
+		}
+	}
+	return h
 }
 
 // Exemplars returns up to maxExemplars trace ids of recent failing

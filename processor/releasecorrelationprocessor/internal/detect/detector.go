@@ -392,18 +392,19 @@ func (d *Detector) Tick() {
 		arms = append(arms, a)
 	}
 	d.armsMu.RUnlock()
-	for _, a := range arms {
-		a.rotate(now, d.cfg.BaselineWindow)
-	}
-
 	d.evalMu.Lock()
 	evals := make([]*evaluation, 0, len(d.evals))
 	deploying := map[release.ServiceKey]bool{}
+	evaluated := make(map[ArmKey]bool, 2*len(d.evals))
 	for _, ev := range d.evals {
 		evals = append(evals, ev)
 		deploying[ev.cand.Service] = true
+		evaluated[ev.cand], evaluated[ev.ctrl] = true, true
 	}
 	d.evalMu.Unlock()
+	for _, a := range arms {
+		a.rotate(now, d.cfg.BaselineWindow, evaluated[a.key])
+	}
 	sort.Slice(evals, func(i, j int) bool { return evals[i].rel.ID < evals[j].rel.ID })
 
 	env := map[string]counts{}

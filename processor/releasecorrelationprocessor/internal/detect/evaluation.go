@@ -255,6 +255,9 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 	case s.kpi >= 0:
 		return a.last.kpi[s.kpi], a.last.requests
 	}
+	if a.lastHist == nil {
+		return 0, a.last.requests
+	}
 	return float64(a.lastHist.Above(s.threshold)), a.last.requests
 }
 
@@ -289,8 +292,7 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	// control's recent latency, or the pre-deploy baseline's.
 	var ref Histogram
 	if ev.mode == modeConcurrent {
-		ref = ctrl.window[0]
-		ref.Add(&ctrl.window[1])
+		ref = ctrl.windowHist()
 	} else {
 		ref = ev.prevHist
 	}

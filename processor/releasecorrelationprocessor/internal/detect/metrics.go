@@ -249,7 +249,10 @@ func (a *Arm) recordHTTPDuration(c *SpanClassifier, resource uint64, m pmetric.M
 			default:
 				upper = dp.Sum() / float64(total)
 			}
-			a.curHist[bucketOf(time.Duration(upper*float64(time.Second)))] += uint32(n)
+			if a.curHist == nil {
+				a.curHist = new(Histogram)
+			}
+			(*a.curHist)[bucketOf(time.Duration(upper*float64(time.Second)))] += uint32(n)
 		}
 	}
 }
