@@ -42,6 +42,9 @@ func TestFlagOffInRealUnleash(t *testing.T) {
 	cfg := e2etest.RenderConfig(t, dir, testdataPath("unleash.yaml"), data)
 	p := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: isolatedEnv(dir)})
 	p.RequireReady(startTimeout, "http://"+data.GatewayAPI+"/api/v1/releases")
+	// Receivers start after extensions: the API answering does not mean
+	// OTLP is listening yet.
+	p.RequireListening(startTimeout, data.GatewayOTLP)
 
 	d := &release.Decision{
 		DecisionID: "dec-unleash-flag_off", Action: release.ActionFlagOff, Verdict: release.VerdictRegression, Cause: release.CauseEndogenous,
