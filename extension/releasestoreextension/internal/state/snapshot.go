@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -12,7 +13,12 @@ import (
 const snapshotVersion = 1
 
 type snapshotDoc struct {
-	Version   int                                 `json:"version"`
+	Version int `json:"version"`
+	// Keys are in eviction order: the idle queue, then the in-progress
+	// one, each least recently touched first. KeyGen is the key
+	// generation; a snapshot written before it existed has none, and its
+	// keys are queued by update time.
+	KeyGen    uint64                              `json:"key_gen,omitempty"`
 	Keys      []keyDoc                            `json:"keys"`
 	Dedupe    []dedupeEntry                       `json:"dedupe"`
 	Decisions []*release.Decision                 `json:"decisions"`
@@ -23,14 +29,20 @@ type snapshotDoc struct {
 type keyDoc struct {
 	Key       string             `json:"key"`
 	UpdatedAt time.Time          `json:"updated_at"`
+	Gen       uint64             `json:"gen,omitempty"`
 	Releases  []*release.Release `json:"releases"`
 }
 
 // MarshalJSON encodes the whole state.
 func (s *State) MarshalJSON() ([]byte, error) {
-	doc := snapshotDoc{Version: snapshotVersion, Decisions: s.decisions, Outcomes: s.outcomes, Reviews: s.reviews}
-	for _, ks := range s.keys {
-		doc.Keys = append(doc.Keys, keyDoc{Key: ks.key.String(), UpdatedAt: ks.updatedAt, Releases: ks.releases})
+	doc := snapshotDoc{
+		Version: snapshotVersion, KeyGen: s.keyGen, Keys: make([]keyDoc, 0, len(s.keys)),
+		Decisions: s.decisions, Outcomes: s.outcomes, Reviews: s.reviews,
+	}
+	for _, q := range []*keyQueue{s.idle, s.inProgress} {
+		for ks := q.front(); ks != nil && ks != &q.root; ks = ks.next {
+			doc.Keys = append(doc.Keys, keyDoc{Key: ks.key.String(), UpdatedAt: ks.updatedAt, Gen: ks.gen, Releases: ks.releases})
+		}
 	}
 	for _, e := range s.dedupeOrder {
 		if s.dedupe[e.Key].Equal(e.At) {
@@ -50,18 +62,29 @@ func (s *State) Load(data []byte) error {
 		return fmt.Errorf("release store snapshot has version %d; this build reads version %d", doc.Version, snapshotVersion)
 	}
 	fresh := New(s.limits)
+	fresh.keyGen = doc.KeyGen
+	if doc.KeyGen == 0 {
+		sort.SliceStable(doc.Keys, func(i, j int) bool { return doc.Keys[i].UpdatedAt.Before(doc.Keys[j].UpdatedAt) })
+	}
 	for _, kd := range doc.Keys {
 		if len(kd.Releases) == 0 {
 			continue
 		}
-		k := kd.Releases[0].Key()
-		ks := fresh.keyFor(k, kd.UpdatedAt)
-		ks.updatedAt = kd.UpdatedAt
+		ks, ok := fresh.keys[kd.Releases[0].Key()]
+		if !ok {
+			ks = fresh.addKey(kd.Releases[0].Key(), kd.UpdatedAt)
+		}
+		ks.gen = kd.Gen
 		for _, r := range kd.Releases {
 			ks.releases = append(ks.releases, r)
 			fresh.byID[r.ID] = ks
 			fresh.releaseCount++
 		}
+		fresh.enqueue(ks)
+	}
+	// A lower max_keys than the snapshot was written with applies now.
+	for fresh.limits.MaxKeys > 0 && len(fresh.keys) > fresh.limits.MaxKeys {
+		fresh.evictKey()
 	}
 	for _, e := range doc.Dedupe {
 		fresh.dedupe[e.Key] = e.At
