@@ -181,3 +181,44 @@ func TestLoadLegacySnapshotQueuesByUpdateTime(t *testing.T) {
 	apply(t, s, ev("d", release.EventSucceeded, "v1", 0, withService("d")))
 	assert.Equal(t, []release.ServiceKey{svcKey("a")}, s.TakeEvictedServices())
 }
+
+func TestDecisionQueue(t *testing.T) {
+	l := testLimits()
+	l.MaxDecisions = 3
+	s := New(l)
+	id := func(i int) string { return fmt.Sprintf("dec-%d", i) }
+	for i := range 20 {
+		s.ApplyDecision(decision(id(i), "d1", time.Duration(i)*time.Minute))
+		s.ApplyOutcome(&release.ActionOutcome{DecisionID: id(i), Target: "webhook", Status: release.OutcomePending})
+		for j := 0; j <= i; j++ {
+			d, ok := s.Decision(id(j))
+			kept := j > i-3
+			assert.Equal(t, kept, ok, "after %d: %s", i, id(j))
+			assert.Equal(t, kept, s.HasDecision(id(j)))
+			assert.Equal(t, kept, s.Pending(id(j)), "outcomes go with their decision")
+			if ok {
+				assert.Equal(t, id(j), d.DecisionID)
+			}
+		}
+	}
+	assert.Equal(t, int64(17), s.Evictions().Decisions)
+	assert.Equal(t, []string{"dec-19", "dec-18", "dec-17"}, decisionIDs(s.Decisions(nil)))
+	data, err := s.MarshalJSON()
+	require.NoError(t, err)
+	loaded := New(l)
+	require.NoError(t, loaded.Load(data))
+	assert.Equal(t, s.Decisions(nil), loaded.Decisions(nil))
+	loaded.ApplyDecision(decision("dec-20", "d1", time.Hour))
+	d, ok := loaded.Decision("dec-18")
+	require.True(t, ok)
+	assert.Equal(t, "dec-18", d.DecisionID)
+	assert.False(t, loaded.HasDecision("dec-17"))
+}
+
+func decisionIDs(ds []*release.Decision) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.DecisionID
+	}
+	return out
+}

@@ -58,8 +58,14 @@ type State struct {
 	// dedupeOrder is FIFO by arrival; entries whose time no longer matches
 	// dedupe[k] are stale and skipped.
 	dedupeOrder []dedupeEntry
-	decisions   []*release.Decision
-	decisionIdx map[string]int // decision id -> index in decisions, rebuilt on trim
+	// decisions is a queue, oldest first: trimming reslices its head, and
+	// append reallocates (keeping only the live tail) as it grows, so each
+	// decision costs O(1) amortized.
+	decisions []*release.Decision
+	// decisionIdx maps a decision id to its sequence number: its index in
+	// decisions plus decisionsDropped.
+	decisionIdx      map[string]int
+	decisionsDropped int
 	// outcomes and reviews belong to decisions and go with them.
 	outcomes  map[string][]*release.ActionOutcome
 	reviews   map[string]*release.Review
@@ -629,20 +635,19 @@ func (s *State) HasDecision(id string) bool {
 
 // ApplyDecision records a decision; the oldest ones beyond the cap are dropped.
 func (s *State) ApplyDecision(d *release.Decision) {
+	s.decisionIdx[d.DecisionID] = s.decisionsDropped + len(s.decisions)
 	s.decisions = append(s.decisions, d)
-	s.decisionIdx[d.DecisionID] = len(s.decisions) - 1
 	if max := s.limits.MaxDecisions; max > 0 && len(s.decisions) > max {
 		drop := len(s.decisions) - max
 		s.evictions.Decisions += int64(drop)
-		for _, old := range s.decisions[:drop] {
+		for i, old := range s.decisions[:drop] {
+			delete(s.decisionIdx, old.DecisionID)
 			delete(s.outcomes, old.DecisionID)
 			delete(s.reviews, old.DecisionID)
+			s.decisions[i] = nil // let it go before the next reallocation
 		}
-		s.decisions = append(s.decisions[:0:0], s.decisions[drop:]...)
-		s.decisionIdx = make(map[string]int, len(s.decisions))
-		for i, d := range s.decisions {
-			s.decisionIdx[d.DecisionID] = i
-		}
+		s.decisions = s.decisions[drop:]
+		s.decisionsDropped += drop
 	}
 }
 
@@ -651,11 +656,11 @@ const maxOutcomesPerDecision = 64
 
 // Decision returns a decision by id.
 func (s *State) Decision(id string) (*release.Decision, bool) {
-	i, ok := s.decisionIdx[id]
+	seq, ok := s.decisionIdx[id]
 	if !ok {
 		return nil, false
 	}
-	return s.decisions[i], true
+	return s.decisions[seq-s.decisionsDropped], true
 }
 
 // ApplyOutcome records what became of a decision on a target. Outcomes of
