@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -107,8 +106,6 @@ var (
 // when the log outgrows the state, so snapshot cost stays proportional.
 const compactEvery = 4096
 
-type serviceSlot struct{ view atomic.Pointer[ServiceView] }
-
 // releaseStore implements Store and the extension lifecycle.
 type releaseStore struct {
 	cfg    *Config
@@ -120,9 +117,7 @@ type releaseStore struct {
 	mu      sync.RWMutex
 	state   *state.State
 	journal *journal.Journal
-	// index is replaced (copy on write) only when the set of services
-	// changes; a changed service swaps its slot's view.
-	index atomic.Pointer[map[release.ServiceKey]*serviceSlot]
+	index   *serviceIndex
 
 	subsMu sync.Mutex
 	subs   map[int]Subscriber
@@ -185,8 +180,7 @@ func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
 		return nil, err
 	}
 	s.metrics = m
-	empty := map[release.ServiceKey]*serviceSlot{}
-	s.index.Store(&empty)
+	s.index = newServiceIndex()
 	return s, nil
 }
 
@@ -426,39 +420,16 @@ func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Ou
 
 // republish rebuilds one service's hot-path view. Called with mu held.
 func (s *releaseStore) republish(sk release.ServiceKey) {
-	view := s.state.ServiceView(sk)
-	idx := *s.index.Load()
-	slot, ok := idx[sk]
-	switch {
-	case ok && view != nil:
-		slot.view.Store(view)
-		return
-	case !ok && view == nil:
-		return
-	}
-	next := make(map[release.ServiceKey]*serviceSlot, len(idx)+1)
-	for k, v := range idx {
-		next[k] = v
-	}
-	if view == nil {
-		delete(next, sk)
-	} else {
-		slot = &serviceSlot{}
-		slot.view.Store(view)
-		next[sk] = slot
-	}
-	s.index.Store(&next)
+	s.index.set(sk, s.state.ServiceView(sk))
 }
 
 // republishAll rebuilds every view, after loading. Called with mu held.
 func (s *releaseStore) republishAll() {
-	next := map[release.ServiceKey]*serviceSlot{}
+	views := map[release.ServiceKey]*ServiceView{}
 	for _, sk := range s.state.Services() {
-		slot := &serviceSlot{}
-		slot.view.Store(s.state.ServiceView(sk))
-		next[sk] = slot
+		views[sk] = s.state.ServiceView(sk)
 	}
-	s.index.Store(&next)
+	s.index.reset(views)
 }
 
 // counts reads the state's sizes for the gauges, at collection time.
@@ -470,11 +441,7 @@ func (s *releaseStore) counts() state.Counts {
 
 // Service implements Store.
 func (s *releaseStore) Service(k release.ServiceKey) *ServiceView {
-	slot, ok := (*s.index.Load())[k]
-	if !ok {
-		return nil
-	}
-	return slot.view.Load()
+	return s.index.lookup(k)
 }
 
 // Release implements Store.
