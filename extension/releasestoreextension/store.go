@@ -1,12 +1,12 @@
 package releasestoreextension
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -128,7 +128,15 @@ type releaseStore struct {
 	wg      sync.WaitGroup
 
 	seriesMu sync.Mutex
-	series   map[string][]release.SeriesPoint
+	series   map[string]*list.Element // of *releaseSeries, in seriesLRU
+	// seriesLRU orders the series least recently recorded first: the
+	// front is the one to evict.
+	seriesLRU list.List
+}
+
+type releaseSeries struct {
+	releaseID string
+	points    []release.SeriesPoint
 }
 
 // maxSeriesPoints bounds a release's series (an hour at one point per 5 s),
@@ -143,31 +151,41 @@ func (s *releaseStore) RecordSeries(releaseID string, p release.SeriesPoint) {
 	s.seriesMu.Lock()
 	defer s.seriesMu.Unlock()
 	if s.series == nil {
-		s.series = map[string][]release.SeriesPoint{}
+		s.series = map[string]*list.Element{}
 	}
-	list, ok := s.series[releaseID]
-	if !ok && len(s.series) >= maxSeriesReleases {
-		// Drop the series that was updated longest ago.
-		oldest, at := "", time.Time{}
-		for id, l := range s.series {
-			if last := l[len(l)-1].At; oldest == "" || last.Before(at) {
-				oldest, at = id, last
-			}
+	el, ok := s.series[releaseID]
+	if ok {
+		s.seriesLRU.MoveToBack(el)
+	} else {
+		if len(s.series) >= maxSeriesReleases {
+			// Drop the series recorded longest ago: releases under
+			// evaluation get a point every few seconds.
+			oldest := s.seriesLRU.Remove(s.seriesLRU.Front()).(*releaseSeries)
+			delete(s.series, oldest.releaseID)
+			s.metrics.evicted(evictionSeries, 1)
 		}
-		delete(s.series, oldest)
+		el = s.seriesLRU.PushBack(&releaseSeries{releaseID: releaseID})
+		s.series[releaseID] = el
 	}
-	list = append(list, p)
-	if len(list) > maxSeriesPoints {
-		list = append(list[:0:0], list[len(list)-maxSeriesPoints:]...)
+	rs := el.Value.(*releaseSeries)
+	rs.points = append(rs.points, p)
+	if drop := len(rs.points) - maxSeriesPoints; drop > 0 {
+		// Reslice rather than copy the hour of points each time; append
+		// reallocates, keeping only the window, as it grows.
+		clear(rs.points[:drop])
+		rs.points = rs.points[drop:]
 	}
-	s.series[releaseID] = list
 }
 
 // Series implements Store.
 func (s *releaseStore) Series(releaseID string) []release.SeriesPoint {
 	s.seriesMu.Lock()
 	defer s.seriesMu.Unlock()
-	return append([]release.SeriesPoint(nil), s.series[releaseID]...)
+	el, ok := s.series[releaseID]
+	if !ok {
+		return nil
+	}
+	return append([]release.SeriesPoint(nil), el.Value.(*releaseSeries).points...)
 }
 
 var _ Store = (*releaseStore)(nil)
