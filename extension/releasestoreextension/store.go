@@ -127,6 +127,12 @@ type releaseStore struct {
 	server  *http.Server
 	wg      sync.WaitGroup
 
+	// commitToken admits one Record committer at a time; the calls that
+	// arrive meanwhile queue in pending and are committed together next.
+	commitToken chan struct{}
+	pendingMu   sync.Mutex
+	pending     []*recordRequest
+
 	seriesMu sync.Mutex
 	series   map[string]*list.Element // of *releaseSeries, in seriesLRU
 	// seriesLRU orders the series least recently recorded first: the
@@ -191,7 +197,7 @@ func (s *releaseStore) Series(releaseID string) []release.SeriesPoint {
 var _ Store = (*releaseStore)(nil)
 
 func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
-	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}}
+	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}, commitToken: make(chan struct{}, 1)}
 	s.state = state.New(s.limits())
 	m, err := newStoreMetrics(set.TelemetrySettings.MeterProvider, s.counts)
 	if err != nil {
@@ -353,87 +359,178 @@ func (s *releaseStore) compact(ctx context.Context) error {
 	return s.journal.Compact(ctx, data)
 }
 
-// Record implements Store.
+// recordRequest is one Record call waiting for the group commit that
+// includes it.
+type recordRequest struct {
+	ctx    context.Context
+	events []release.Event
+	// Set by the committer before done is closed.
+	outcomes []Outcome
+	changes  []ReleaseChange
+	err      error
+	done     chan struct{}
+}
+
+// Record implements Store. Concurrent calls are committed in groups: while
+// one caller writes a batch to storage, the others queue, and the next
+// caller to get the commit token writes everything queued in one storage
+// batch. Each call returns after the commit that holds its events; when
+// that commit fails, every call in it gets the error and nothing of the
+// batch is applied. Throughput with storage is then bounded by commits per
+// second times the callers waiting, not by commits per second alone.
 func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Outcome, error) {
-	outcomes := make([]Outcome, len(events))
-	var changes []ReleaseChange
-	err := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var fresh []journal.Record
-		seen := map[string]bool{}
-		batchKeys := map[string]release.Key{}
-		for i := range events {
-			e := &events[i]
-			if err := s.state.Check(e); err != nil {
-				return err
-			}
-			// Check sees only the stored state: a deployment id may not
-			// name two keys within one batch either.
-			if k, ok := batchKeys[e.DeploymentID()]; ok && k != e.Key() {
-				return release.Fieldf("attributes."+release.AttrDeploymentID, "conflict",
-					"deployment %q belongs to %s, not %s", e.DeploymentID(), k, e.Key())
-			}
-			batchKeys[e.DeploymentID()] = e.Key()
-			if s.state.Duplicate(e) || seen[e.DedupeKey()] {
-				outcomes[i].Duplicate = true
-				continue
-			}
-			seen[e.DedupeKey()] = true
-			fresh = append(fresh, journal.Record{Event: e})
+	req := &recordRequest{ctx: ctx, events: events, done: make(chan struct{})}
+	s.pendingMu.Lock()
+	s.pending = append(s.pending, req)
+	s.pendingMu.Unlock()
+	select {
+	case <-req.done:
+	case s.commitToken <- struct{}{}:
+		select {
+		case <-req.done: // the previous committer took it
+		default:
+			s.commitPending()
 		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		if err := s.persist(ctx, fresh...); err != nil {
-			return err
-		}
-		touched := map[release.ServiceKey]bool{}
-		for i := range events {
-			if outcomes[i].Duplicate {
-				continue
-			}
-			ch := s.state.ApplyEvent(&events[i])
-			outcomes[i].Release = ch.Release
-			touched[ch.Service] = true
-			if ch.Release != nil || len(ch.Touched) > 0 {
-				changes = append(changes, ReleaseChange{Event: events[i], Release: ch.Release, Touched: ch.Touched})
-			}
-		}
-		// Keys evicted by the MaxKeys cap change (or remove) other views.
-		for _, sk := range s.state.TakeEvictedServices() {
-			touched[sk] = true
-		}
-		for sk := range touched {
-			s.republish(sk)
-		}
-		s.metrics.refresh(s.state)
-		s.maybeCompact(ctx)
-		return nil
-	}()
+		<-s.commitToken
+	}
 	for i := range events {
-		switch {
+		switch err := req.err; {
 		case errors.Is(err, ErrUnavailable):
 			s.metrics.event(events[i].Source, outcomeFailed, 1)
 		case err != nil:
 			s.metrics.event(events[i].Source, outcomeRejected, 1)
-		case outcomes[i].Duplicate:
+		case req.outcomes[i].Duplicate:
 			s.metrics.event(events[i].Source, outcomeDuplicate, 1)
 		default:
 			s.metrics.event(events[i].Source, outcomeAccepted, 1)
 		}
 	}
-	if err != nil {
-		return nil, err
+	if req.err != nil {
+		return nil, req.err
 	}
 	for _, sub := range s.subscribers() {
 		if sub.OnRelease != nil {
-			for _, ch := range changes {
+			for _, ch := range req.changes {
 				sub.OnRelease(ch)
 			}
 		}
 	}
-	return outcomes, nil
+	return req.outcomes, nil
+}
+
+// commitPending commits every queued request and releases their callers.
+// Called with the commit token held.
+func (s *releaseStore) commitPending() {
+	s.pendingMu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.pendingMu.Unlock()
+	s.commit(batch)
+	for _, req := range batch {
+		close(req.done)
+	}
+}
+
+// commit checks each request of a batch as if the ones before it were
+// applied, persists the fresh events of those accepted in one journal
+// append, and applies them.
+func (s *releaseStore) commit(batch []*recordRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var (
+		fresh    []journal.Record
+		accepted []*recordRequest
+		// What the requests accepted so far bind: deployment ids to keys,
+		// and delivery ids seen.
+		boundIDs = map[string]release.Key{}
+		seen     = map[string]bool{}
+	)
+	for _, req := range batch {
+		records, err := s.admit(req, boundIDs, seen)
+		if err != nil {
+			req.err = err
+			continue
+		}
+		fresh = append(fresh, records...)
+		accepted = append(accepted, req)
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	// The batch is written for all its callers: one caller giving up does
+	// not fail the others.
+	if err := s.persist(context.WithoutCancel(accepted[0].ctx), fresh...); err != nil {
+		for _, req := range accepted {
+			req.err = err
+		}
+		return
+	}
+	touched := map[release.ServiceKey]bool{}
+	for _, req := range accepted {
+		for i := range req.events {
+			if req.outcomes[i].Duplicate {
+				continue
+			}
+			ch := s.state.ApplyEvent(&req.events[i])
+			req.outcomes[i].Release = ch.Release
+			touched[ch.Service] = true
+			if ch.Release != nil || len(ch.Touched) > 0 {
+				req.changes = append(req.changes, ReleaseChange{Event: req.events[i], Release: ch.Release, Touched: ch.Touched})
+			}
+		}
+	}
+	// Keys evicted by the MaxKeys cap change (or remove) other views.
+	for _, sk := range s.state.TakeEvictedServices() {
+		touched[sk] = true
+	}
+	for sk := range touched {
+		s.republish(sk)
+	}
+	s.metrics.refresh(s.state)
+	s.maybeCompact(context.WithoutCancel(accepted[0].ctx))
+}
+
+// admit checks one request's events against the state and what the
+// requests accepted before it in the batch bind, marks its duplicates, and
+// returns the records to persist. A request is accepted or rejected whole;
+// only an accepted one adds to boundIDs and seen. Called with mu held.
+func (s *releaseStore) admit(req *recordRequest, boundIDs map[string]release.Key, seen map[string]bool) ([]journal.Record, error) {
+	req.outcomes = make([]Outcome, len(req.events))
+	var (
+		fresh   []journal.Record
+		ownIDs  = map[string]release.Key{}
+		ownSeen = map[string]bool{}
+	)
+	for i := range req.events {
+		e := &req.events[i]
+		if err := s.state.Check(e); err != nil {
+			return nil, err
+		}
+		// Check sees only the stored state: a deployment id may not name
+		// two keys within one batch either.
+		id, k := e.DeploymentID(), e.Key()
+		for _, bound := range []map[string]release.Key{ownIDs, boundIDs} {
+			if other, ok := bound[id]; ok && other != k {
+				return nil, release.Fieldf("attributes."+release.AttrDeploymentID, "conflict",
+					"deployment %q belongs to %s, not %s", id, other, k)
+			}
+		}
+		ownIDs[id] = k
+		dk := e.DedupeKey()
+		if s.state.Duplicate(e) || seen[dk] || ownSeen[dk] {
+			req.outcomes[i].Duplicate = true
+			continue
+		}
+		ownSeen[dk] = true
+		fresh = append(fresh, journal.Record{Event: e})
+	}
+	for id, k := range ownIDs {
+		boundIDs[id] = k
+	}
+	for dk := range ownSeen {
+		seen[dk] = true
+	}
+	return fresh, nil
 }
 
 // republish rebuilds one service's hot-path view. Called with mu held.
