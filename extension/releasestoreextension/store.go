@@ -102,11 +102,14 @@ var (
 	ErrNotPending = errors.New("the decision is not waiting for approval")
 )
 
-// compactEvery bounds the log between snapshots; the store also compacts
-// when the log outgrows the state, so snapshot cost stays proportional.
+// compactEvery is the least log length that is compacted. Beyond it the
+// store compacts once the log outgrows the state (State.Size): a snapshot
+// costs O(state), so it is paid for by as many log records, and the cost of
+// snapshots per event stays constant however many services are held (a
+// snapshot of 20,000 releases every 4,096 events took half of the writer's
+// CPU). The log, replayed at start, stays no larger than the state.
 const compactEvery = 4096
 
-// releaseStore implements Store and the extension lifecycle.
 type releaseStore struct {
 	cfg    *Config
 	set    extension.Settings
@@ -343,7 +346,7 @@ func (s *releaseStore) maybeCompact(ctx context.Context) {
 	if s.journal == nil {
 		return
 	}
-	if n := s.journal.Len(); n < compactEvery && n < s.state.ReleaseCount()+64 {
+	if n := s.journal.Len(); n < compactEvery || n < s.state.Size() {
 		return
 	}
 	if err := s.compact(ctx); err != nil {

@@ -736,6 +736,10 @@ func (s *State) Releases(match func(*release.Release) bool) []*release.Release {
 	return out
 }
 
+// Size is what a snapshot holds, in releases: the releases, the decisions
+// and the de-duplication entries (an eighth of a release each, encoded).
+func (s *State) Size() int { return s.releaseCount + len(s.decisions) + len(s.dedupe)/8 }
+
 // KeyCount is the number of keys held.
 func (s *State) KeyCount() int { return len(s.keys) }
 
