@@ -81,12 +81,32 @@ func Open(ctx context.Context, client storage.Client) (*Journal, []byte, []Recor
 
 // Append writes records in one storage batch: all or none persist.
 func (j *Journal) Append(ctx context.Context, records ...Record) error {
-	ops := make([]*storage.Operation, 0, len(records))
+	encoded := make([][]byte, len(records))
 	for i, r := range records {
-		data, err := json.Marshal(r)
+		data, err := Encode(r)
 		if err != nil {
-			return fmt.Errorf("encoding log record: %w", err)
+			return err
 		}
+		encoded[i] = data
+	}
+	return j.AppendEncoded(ctx, encoded...)
+}
+
+// Encode encodes a record for AppendEncoded: writers encode before they
+// queue for the journal, in parallel, rather than while holding it.
+func Encode(r Record) ([]byte, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding log record: %w", err)
+	}
+	return data, nil
+}
+
+// AppendEncoded writes records encoded by Encode in one storage batch: all
+// or none persist.
+func (j *Journal) AppendEncoded(ctx context.Context, records ...[]byte) error {
+	ops := make([]*storage.Operation, 0, len(records))
+	for i, data := range records {
 		ops = append(ops, storage.SetOperation(logKey(j.next+uint64(i)), data))
 	}
 	if err := j.client.Batch(ctx, ops...); err != nil {
