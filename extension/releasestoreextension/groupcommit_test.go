@@ -214,11 +214,13 @@ func TestGroupCommitFailureFailsTheWholeBatch(t *testing.T) {
 }
 
 // TestGroupCommitReplays: what concurrent callers were acknowledged is
-// what a restart replays.
+// what a restart replays, with a snapshot written in the background while
+// they went on.
 func TestGroupCommitReplays(t *testing.T) {
 	dir := t.TempDir()
-	s := withStorage(newFileStorage(t, dir)).start(t)
-	const callers, perCaller = 16, 50
+	st := newFileStorage(t, dir)
+	s := withStorage(st).start(t)
+	const callers, perCaller = 16, 300
 	var wg sync.WaitGroup
 	for c := range callers {
 		wg.Add(1)
@@ -235,6 +237,12 @@ func TestGroupCommitReplays(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	s.mu.Lock()
+	s.waitCompaction()
+	s.mu.Unlock()
+	raw, err := st.lastClient(t).Get(context.Background(), "snapshot")
+	require.NoError(t, err)
+	require.NotNil(t, raw, "4,800 records are compacted")
 	want := snapshot(s)
 	views := map[string]*ServiceView{}
 	for c := range callers {

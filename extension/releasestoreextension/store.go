@@ -136,6 +136,9 @@ type releaseStore struct {
 	commitToken chan struct{}
 	pendingMu   sync.Mutex
 	pending     []*recordRequest
+	// compacting is closed when the background compaction running ends;
+	// nil when none runs. Guarded by mu.
+	compacting chan struct{}
 
 	seriesMu sync.Mutex
 	series   map[string]*list.Element // of *releaseSeries, in seriesLRU
@@ -317,6 +320,7 @@ func (s *releaseStore) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 	}
 	s.mu.Lock()
+	s.waitCompaction()
 	if s.journal != nil {
 		if s.journal.Len() > 0 {
 			errs = append(errs, s.compact(ctx))
@@ -353,16 +357,47 @@ func (s *releaseStore) persistEncoded(ctx context.Context, records ...[]byte) er
 }
 
 // maybeCompact snapshots when the log has grown. Called with mu held, after
-// the records are applied. A failed compaction loses nothing: the log stays.
-func (s *releaseStore) maybeCompact(ctx context.Context) {
-	if s.journal == nil {
+// the records are applied. It copies the state (pointers, not contents) and
+// encodes and writes the snapshot in the background, so that writers do not
+// wait for it; one compaction runs at a time. A failed compaction loses
+// nothing: the log stays.
+func (s *releaseStore) maybeCompact(context.Context) {
+	if s.journal == nil || s.compacting != nil {
 		return
 	}
 	if n := s.journal.Len(); n < compactEvery || n < s.state.Size() {
 		return
 	}
-	if err := s.compact(ctx); err != nil {
-		s.logger.Warn("Release store could not write a snapshot; the log is kept and compaction will be retried", zap.Error(err))
+	image := s.state.Image()
+	first, last := s.journal.Pending()
+	client := s.journal.Client()
+	done := make(chan struct{})
+	s.compacting = done
+	go func() {
+		defer close(done)
+		data, err := image.MarshalJSON()
+		if err == nil {
+			err = journal.WriteSnapshot(context.Background(), client, data, first, last)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.compacting = nil
+		if err != nil {
+			s.logger.Warn("Release store could not write a snapshot; the log is kept and compaction will be retried", zap.Error(err))
+			return
+		}
+		s.journal.Compacted(last)
+	}()
+}
+
+// waitCompaction waits for a background compaction to end. Called with mu
+// held; it is released while waiting.
+func (s *releaseStore) waitCompaction() {
+	for s.compacting != nil {
+		done := s.compacting
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
 	}
 }
 

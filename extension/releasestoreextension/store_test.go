@@ -230,7 +230,11 @@ func TestCompactionAndRestart(t *testing.T) {
 				time.Duration(j)*time.Second, withService(fmt.Sprintf("svc-%d", j%services))))
 		}
 		record(t, s, events...)
+		// Snapshots are written in the background: wait for this one.
+		s.mu.Lock()
+		s.waitCompaction()
 		assert.Less(t, s.journal.Len(), max(compactEvery, s.state.Size())+batch, "the log is compacted as it outgrows the state")
+		s.mu.Unlock()
 	}
 	raw, err := st.lastClient(t).Get(context.Background(), "snapshot")
 	require.NoError(t, err)

@@ -328,3 +328,33 @@ func TestAppendEncoded(t *testing.T) {
 	}
 	assert.Equal(t, eventRecord("b", release.EventSucceeded), records[1])
 }
+
+// TestSnapshotWrittenWhileAppending: a snapshot of the records up to some
+// sequence, written while later records are appended, deletes only the
+// records it includes; reopening gives it and the later records.
+func TestSnapshotWrittenWhileAppending(t *testing.T) {
+	open := fileStorage(t, t.TempDir())
+	c := open()
+	j, _, _, err := Open(context.Background(), c)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), eventRecord("a", release.EventStarted), eventRecord("b", release.EventStarted)))
+	first, last := j.Pending()
+	assert.Equal(t, uint64(1), first)
+	assert.Equal(t, uint64(2), last)
+	// "c" is appended after the state was copied, before the snapshot is
+	// written.
+	require.NoError(t, j.Append(context.Background(), eventRecord("c", release.EventStarted)))
+	require.NoError(t, WriteSnapshot(context.Background(), j.Client(), []byte(`{"up_to":"b"}`), first, last))
+	j.Compacted(last)
+	assert.Equal(t, 1, j.Len())
+	require.NoError(t, c.Close(context.Background()))
+
+	c2 := open()
+	defer c2.Close(context.Background())
+	j2, snapshot, records, err := Open(context.Background(), c2)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"up_to":"b"}`, string(snapshot))
+	require.Len(t, records, 1)
+	assert.Equal(t, "c", records[0].Event.ID)
+	assert.Equal(t, 1, j2.Len())
+}

@@ -35,13 +35,30 @@ type keyDoc struct {
 
 // MarshalJSON encodes the whole state.
 func (s *State) MarshalJSON() ([]byte, error) {
+	return s.Image().MarshalJSON()
+}
+
+// Image is a copy of the state, taken in O(entries) pointer copies, that
+// can be encoded while the state goes on changing: releases, decisions and
+// outcomes are never changed once stored (changes replace them), so only
+// the containers are copied.
+type Image struct{ doc snapshotDoc }
+
+// Image copies the state for encoding elsewhere.
+func (s *State) Image() *Image {
 	doc := snapshotDoc{
 		Version: snapshotVersion, KeyGen: s.keyGen, Keys: make([]keyDoc, 0, len(s.keys)),
-		Decisions: s.decisions, Outcomes: s.outcomes, Reviews: s.reviews,
+		Decisions: append([]*release.Decision(nil), s.decisions...),
+		Outcomes:  make(map[string][]*release.ActionOutcome, len(s.outcomes)),
+		Reviews:   make(map[string]*release.Review, len(s.reviews)),
+		Dedupe:    make([]dedupeEntry, 0, len(s.dedupe)),
 	}
 	for _, q := range []*keyQueue{s.idle, s.inProgress} {
 		for ks := q.front(); ks != nil && ks != &q.root; ks = ks.next {
-			doc.Keys = append(doc.Keys, keyDoc{Key: ks.key.String(), UpdatedAt: ks.updatedAt, Gen: ks.gen, Releases: ks.releases})
+			doc.Keys = append(doc.Keys, keyDoc{
+				Key: ks.key.String(), UpdatedAt: ks.updatedAt, Gen: ks.gen,
+				Releases: append([]*release.Release(nil), ks.releases...),
+			})
 		}
 	}
 	for _, e := range s.dedupeOrder {
@@ -49,8 +66,17 @@ func (s *State) MarshalJSON() ([]byte, error) {
 			doc.Dedupe = append(doc.Dedupe, e)
 		}
 	}
-	return json.Marshal(doc)
+	for id, list := range s.outcomes {
+		doc.Outcomes[id] = list // appends never touch the elements copied here
+	}
+	for id, r := range s.reviews {
+		doc.Reviews[id] = r
+	}
+	return &Image{doc: doc}
 }
+
+// MarshalJSON encodes the image as a snapshot for Load.
+func (im *Image) MarshalJSON() ([]byte, error) { return json.Marshal(im.doc) }
 
 // Load replaces the state with a snapshot produced by MarshalJSON.
 func (s *State) Load(data []byte) error {
