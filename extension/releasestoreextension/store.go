@@ -104,11 +104,11 @@ var (
 )
 
 // compactEvery is the least log length that is compacted. Beyond it the
-// store compacts once the log outgrows the state (State.Size): a snapshot
+// store compacts once the log is twice the state (State.Size): a snapshot
 // costs O(state), so it is paid for by as many log records, and the cost of
 // snapshots per event stays constant however many services are held (a
 // snapshot of 20,000 releases every 4,096 events took half of the writer's
-// CPU). The log, replayed at start, stays no larger than the state.
+// CPU). The log, replayed at start, stays within twice the state.
 const compactEvery = 4096
 
 type releaseStore struct {
@@ -365,7 +365,7 @@ func (s *releaseStore) maybeCompact(context.Context) {
 	if s.journal == nil || s.compacting != nil {
 		return
 	}
-	if n := s.journal.Len(); n < compactEvery || n < s.state.Size() {
+	if n := s.journal.Len(); n < compactEvery || n < 2*s.state.Size() {
 		return
 	}
 	image := s.state.Image()
