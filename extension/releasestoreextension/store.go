@@ -136,6 +136,9 @@ type releaseStore struct {
 	commitToken chan struct{}
 	pendingMu   sync.Mutex
 	pending     []*recordRequest
+	// lastBatch is the number of requests the last commit held; guarded
+	// by commitToken.
+	lastBatch int
 	// compacting is closed when the background compaction running ends;
 	// nil when none runs. Guarded by mu.
 	compacting chan struct{}
@@ -484,14 +487,19 @@ func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Ou
 // commitPending commits every queued request and releases their callers.
 // Called with the commit token held.
 func (s *releaseStore) commitPending() {
-	// Let the callers the last commit released, and others ready to run,
-	// queue first: without this, batches held two requests on average
-	// with 16 callers, as the next committer ran before they did.
-	runtime.Gosched()
+	if s.lastBatch > 1 {
+		// Callers are concurrent: let the ones the last commit released,
+		// and others ready to run, queue first. Without this, batches held
+		// two requests on average with 16 callers, as the next committer
+		// ran before they did. A lone caller does not yield: on busy CPUs
+		// that would delay each of its commits.
+		runtime.Gosched()
+	}
 	s.pendingMu.Lock()
 	batch := s.pending
 	s.pending = nil
 	s.pendingMu.Unlock()
+	s.lastBatch = len(batch)
 	s.commit(batch)
 	for _, req := range batch {
 		close(req.done)
