@@ -19,6 +19,11 @@ const (
 	outcomeFailed    = "failed"
 )
 
+// evictionSeries is the kind of otelcol.releasestore.evictions counting
+// evaluation series dropped by the store (the state's kinds are counted in
+// refresh).
+const evictionSeries = "series"
+
 type storeMetrics struct {
 	events    metric.Int64Counter
 	evictions metric.Int64Counter
@@ -39,7 +44,7 @@ func newStoreMetrics(mp metric.MeterProvider, counts func() state.Counts) (*stor
 		return nil, err
 	}
 	if m.evictions, err = meter.Int64Counter("otelcol.releasestore.evictions",
-		metric.WithDescription("Entries removed to stay within the configured caps, by kind (key, release, decision, dedupe, annotation)."),
+		metric.WithDescription("Entries removed to stay within the configured caps, by kind (key, release, decision, dedupe, annotation, series)."),
 		metric.WithUnit("{entry}")); err != nil {
 		return nil, err
 	}
@@ -80,6 +85,10 @@ func (m *storeMetrics) event(source, outcome string, n int) {
 
 func (m *storeMetrics) decision(action string) {
 	m.decisions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("action", action)))
+}
+
+func (m *storeMetrics) evicted(kind string, n int64) {
+	m.evictions.Add(context.Background(), n, metric.WithAttributes(attribute.String("kind", kind)))
 }
 
 // refresh counts the evictions since last time. Called with the writer lock

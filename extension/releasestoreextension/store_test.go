@@ -215,10 +215,14 @@ func TestPersistenceAfterCrash(t *testing.T) {
 func TestCompactionAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	st := newFileStorage(t, dir)
-	s := withStorage(st).start(t)
+	e := withStorage(st)
+	const history = 5
+	e.cfg = func(c *Config) { c.Storage = &storageID; c.MaxHistory = history }
+	s := e.start(t)
 
-	// 5,000 distinct releases of 1,000 services, in batches of 50.
-	const services, total, batch = 1000, 5000, 50
+	// 16,000 distinct releases of 1,000 services, in batches of 50; the
+	// store holds 5 of each service's.
+	const services, total, batch = 1000, 16000, 50
 	for i := 0; i < total; i += batch {
 		events := make([]release.Event, 0, batch)
 		for j := i; j < i+batch; j++ {
@@ -226,7 +230,11 @@ func TestCompactionAndRestart(t *testing.T) {
 				time.Duration(j)*time.Second, withService(fmt.Sprintf("svc-%d", j%services))))
 		}
 		record(t, s, events...)
-		assert.Less(t, s.journal.Len(), compactEvery+batch, "the log is compacted as it grows")
+		// Snapshots are written in the background: wait for this one.
+		s.mu.Lock()
+		s.waitCompaction()
+		assert.Less(t, s.journal.Len(), max(compactEvery, 2*s.state.Size())+batch, "the log is compacted as it outgrows the state")
+		s.mu.Unlock()
 	}
 	raw, err := st.lastClient(t).Get(context.Background(), "snapshot")
 	require.NoError(t, err)
@@ -236,7 +244,7 @@ func TestCompactionAndRestart(t *testing.T) {
 	first, err := st.lastClient(t).Get(context.Background(), "wal/00000000000000000001")
 	require.NoError(t, err)
 	assert.Nil(t, first)
-	assert.Equal(t, total, s.state.Counts().Releases)
+	assert.Equal(t, history*services, s.state.Counts().Releases)
 	assert.Equal(t, services, s.state.Counts().Live)
 
 	want := snapshot(s)
@@ -245,7 +253,8 @@ func TestCompactionAndRestart(t *testing.T) {
 	require.NoError(t, st.lastClient(t).Close(context.Background()))
 	_ = s.Shutdown(context.Background())
 
-	s2 := withStorage(newFileStorage(t, dir)).start(t)
+	e.host = withStorage(newFileStorage(t, dir)).host
+	s2 := e.start(t)
 	assert.Equal(t, logLen, s2.journal.Len())
 	got := snapshot(s2)
 	assert.Equal(t, want.releases, got.releases)
@@ -253,14 +262,15 @@ func TestCompactionAndRestart(t *testing.T) {
 		v := s2.Service(serviceKey(fmt.Sprintf("svc-%d", i)))
 		require.NotNil(t, v)
 		require.NotNil(t, v.Keys[0].Active)
-		assert.Equal(t, fmt.Sprintf("dep-%d", 4000+i), v.Keys[0].Active.ID)
+		assert.Equal(t, fmt.Sprintf("dep-%d", total-services+i), v.Keys[0].Active.ID)
 	}
-	out := record(t, s2, event("dep-4999", release.EventSucceeded, "v4", 4999*time.Second, withService("svc-999")))
+	out := record(t, s2, event("dep-15999", release.EventSucceeded, "v15", 15999*time.Second, withService("svc-999")))
 	assert.True(t, out[0].Duplicate)
 
 	// A clean restart after compaction keeps everything as well.
 	require.NoError(t, s2.Shutdown(context.Background()))
-	s3 := withStorage(newFileStorage(t, dir)).start(t)
+	e.host = withStorage(newFileStorage(t, dir)).host
+	s3 := e.start(t)
 	assert.Equal(t, 0, s3.journal.Len())
 	assert.Equal(t, want.releases, snapshot(s3).releases)
 }

@@ -81,12 +81,32 @@ func Open(ctx context.Context, client storage.Client) (*Journal, []byte, []Recor
 
 // Append writes records in one storage batch: all or none persist.
 func (j *Journal) Append(ctx context.Context, records ...Record) error {
-	ops := make([]*storage.Operation, 0, len(records))
+	encoded := make([][]byte, len(records))
 	for i, r := range records {
-		data, err := json.Marshal(r)
+		data, err := Encode(r)
 		if err != nil {
-			return fmt.Errorf("encoding log record: %w", err)
+			return err
 		}
+		encoded[i] = data
+	}
+	return j.AppendEncoded(ctx, encoded...)
+}
+
+// Encode encodes a record for AppendEncoded: writers encode before they
+// queue for the journal, in parallel, rather than while holding it.
+func Encode(r Record) ([]byte, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding log record: %w", err)
+	}
+	return data, nil
+}
+
+// AppendEncoded writes records encoded by Encode in one storage batch: all
+// or none persist.
+func (j *Journal) AppendEncoded(ctx context.Context, records ...[]byte) error {
+	ops := make([]*storage.Operation, 0, len(records))
+	for i, data := range records {
 		ops = append(ops, storage.SetOperation(logKey(j.next+uint64(i)), data))
 	}
 	if err := j.client.Batch(ctx, ops...); err != nil {
@@ -102,21 +122,49 @@ func (j *Journal) Len() int { return int(j.next - j.first) }
 // Compact writes a snapshot of the state that includes every record appended
 // so far, and deletes those records, in one batch.
 func (j *Journal) Compact(ctx context.Context, state []byte) error {
-	env, err := json.Marshal(snapshotEnvelope{LastSeq: j.next - 1, State: state})
+	first, last := j.Pending()
+	if err := WriteSnapshot(ctx, j.client, state, first, last); err != nil {
+		return err
+	}
+	j.Compacted(last)
+	return nil
+}
+
+// Pending returns the sequences of the first and last log records since the
+// last snapshot (first > last when there are none).
+func (j *Journal) Pending() (first, last uint64) { return j.first, j.next - 1 }
+
+// WriteSnapshot writes a snapshot of a state that includes the log records
+// up to last, and deletes the records first..last, in one batch. It may run
+// while records after last are appended; then call Compacted(last), under
+// the lock that serialises Append. Until then a crash loses nothing: either
+// the old snapshot and the whole log, or the new snapshot and the records
+// after last, are there.
+func WriteSnapshot(ctx context.Context, client storage.Client, state []byte, first, last uint64) error {
+	env, err := json.Marshal(snapshotEnvelope{LastSeq: last, State: state})
 	if err != nil {
 		return err
 	}
-	ops := make([]*storage.Operation, 0, 1+j.Len())
-	ops = append(ops, storage.SetOperation(snapshotKey, env))
-	for seq := j.first; seq < j.next; seq++ {
+	ops := []*storage.Operation{storage.SetOperation(snapshotKey, env)}
+	for seq := first; seq <= last; seq++ {
 		ops = append(ops, storage.DeleteOperation(logKey(seq)))
 	}
-	if err := j.client.Batch(ctx, ops...); err != nil {
+	if err := client.Batch(ctx, ops...); err != nil {
 		return fmt.Errorf("writing snapshot: %w", err)
 	}
-	j.first = j.next
 	return nil
 }
+
+// Compacted records that a snapshot including the records up to last was
+// written.
+func (j *Journal) Compacted(last uint64) {
+	if last+1 > j.first {
+		j.first = last + 1
+	}
+}
+
+// Client is the storage client the journal writes to.
+func (j *Journal) Client() storage.Client { return j.client }
 
 // Close releases the storage client.
 func (j *Journal) Close(ctx context.Context) error {

@@ -299,3 +299,62 @@ func TestCloseNil(t *testing.T) {
 	assert.NoError(t, j.Close(context.Background()))
 	assert.True(t, c.closed)
 }
+
+// TestAppendEncoded: records encoded ahead (outside the store's lock) are
+// written and read back like appended ones, in order after them.
+func TestAppendEncoded(t *testing.T) {
+	open := fileStorage(t, t.TempDir())
+	c := open()
+	j, _, _, err := Open(context.Background(), c)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), eventRecord("a", release.EventStarted)))
+	var encoded [][]byte
+	for _, id := range []string{"b", "c"} {
+		data, err := Encode(eventRecord(id, release.EventSucceeded))
+		require.NoError(t, err)
+		encoded = append(encoded, data)
+	}
+	require.NoError(t, j.AppendEncoded(context.Background(), encoded...))
+	assert.Equal(t, 3, j.Len())
+	require.NoError(t, c.Close(context.Background()))
+
+	c2 := open()
+	defer c2.Close(context.Background())
+	_, _, records, err := Open(context.Background(), c2)
+	require.NoError(t, err)
+	require.Len(t, records, 3)
+	for i, id := range []string{"a", "b", "c"} {
+		assert.Equal(t, id, records[i].Event.ID)
+	}
+	assert.Equal(t, eventRecord("b", release.EventSucceeded), records[1])
+}
+
+// TestSnapshotWrittenWhileAppending: a snapshot of the records up to some
+// sequence, written while later records are appended, deletes only the
+// records it includes; reopening gives it and the later records.
+func TestSnapshotWrittenWhileAppending(t *testing.T) {
+	open := fileStorage(t, t.TempDir())
+	c := open()
+	j, _, _, err := Open(context.Background(), c)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), eventRecord("a", release.EventStarted), eventRecord("b", release.EventStarted)))
+	first, last := j.Pending()
+	assert.Equal(t, uint64(1), first)
+	assert.Equal(t, uint64(2), last)
+	// "c" is appended after the state was copied, before the snapshot is
+	// written.
+	require.NoError(t, j.Append(context.Background(), eventRecord("c", release.EventStarted)))
+	require.NoError(t, WriteSnapshot(context.Background(), j.Client(), []byte(`{"up_to":"b"}`), first, last))
+	j.Compacted(last)
+	assert.Equal(t, 1, j.Len())
+	require.NoError(t, c.Close(context.Background()))
+
+	c2 := open()
+	defer c2.Close(context.Background())
+	j2, snapshot, records, err := Open(context.Background(), c2)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"up_to":"b"}`, string(snapshot))
+	require.Len(t, records, 1)
+	assert.Equal(t, "c", records[0].Event.ID)
+	assert.Equal(t, 1, j2.Len())
+}

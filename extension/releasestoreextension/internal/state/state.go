@@ -33,6 +33,14 @@ type keyState struct {
 	key       release.Key
 	releases  []*release.Release // oldest first
 	updatedAt time.Time
+	// gen is the key generation (keys created so far) when an event last
+	// touched the key: keys touched within the last MaxKeys/8 generations
+	// are spared by eviction.
+	gen uint64
+	// queue is the eviction queue holding the key; prev and next are its
+	// neighbours there.
+	queue      *keyQueue
+	prev, next *keyState
 }
 
 type dedupeEntry struct {
@@ -50,8 +58,14 @@ type State struct {
 	// dedupeOrder is FIFO by arrival; entries whose time no longer matches
 	// dedupe[k] are stale and skipped.
 	dedupeOrder []dedupeEntry
-	decisions   []*release.Decision
-	decisionIdx map[string]int // decision id -> index in decisions, rebuilt on trim
+	// decisions is a queue, oldest first: trimming reslices its head, and
+	// append reallocates (keeping only the live tail) as it grows, so each
+	// decision costs O(1) amortized.
+	decisions []*release.Decision
+	// decisionIdx maps a decision id to its sequence number: its index in
+	// decisions plus decisionsDropped.
+	decisionIdx      map[string]int
+	decisionsDropped int
 	// outcomes and reviews belong to decisions and go with them.
 	outcomes  map[string][]*release.ActionOutcome
 	reviews   map[string]*release.Review
@@ -62,6 +76,11 @@ type State struct {
 	// evictedServices are the services that lost a key to MaxKeys since
 	// the last TakeEvictedServices: their views must be rebuilt.
 	evictedServices []release.ServiceKey
+	// idle and inProgress are the eviction queues: the keys without and
+	// with a release in progress, least recently touched first. keyGen
+	// counts the keys created.
+	idle, inProgress *keyQueue
+	keyGen           uint64
 }
 
 // New returns an empty state.
@@ -75,6 +94,8 @@ func New(l Limits) *State {
 		decisionIdx: map[string]int{},
 		outcomes:    map[string][]*release.ActionOutcome{},
 		reviews:     map[string]*release.Review{},
+		idle:        newKeyQueue(),
+		inProgress:  newKeyQueue(),
 	}
 }
 
@@ -123,6 +144,14 @@ type Change struct {
 
 // ApplyEvent applies a validated, non-duplicate event.
 func (s *State) ApplyEvent(e *release.Event) Change {
+	ch := s.applyEvent(e)
+	if ks, ok := s.keys[e.Key()]; ok {
+		s.touch(ks)
+	}
+	return ch
+}
+
+func (s *State) applyEvent(e *release.Event) Change {
 	s.remember(e.DedupeKey(), e.ReceivedAt)
 	id := e.DeploymentID()
 	ch := Change{Service: e.Key().Service}
@@ -514,31 +543,48 @@ func (s *State) keyFor(k release.Key, at time.Time) *keyState {
 	if s.limits.MaxKeys > 0 && len(s.keys) >= s.limits.MaxKeys {
 		s.evictKey()
 	}
+	ks := s.addKey(k, at)
+	s.keyGen++
+	s.touch(ks)
+	return ks
+}
+
+func (s *State) addKey(k release.Key, at time.Time) *keyState {
 	ks := &keyState{key: k, updatedAt: at}
 	s.keys[k] = ks
 	s.byService[k.Service] = append(s.byService[k.Service], ks)
 	return ks
 }
 
-// evictKey drops the least recently updated key, preferring keys with no
-// rollout in progress, so that a burst of new services cannot push out a
-// release under evaluation.
-func (s *State) evictKey() {
-	var victim *keyState
-	for _, preferIdle := range []bool{true, false} {
-		for _, ks := range s.keys {
-			if preferIdle && hasInProgress(ks) {
-				continue
-			}
-			if victim == nil || ks.updatedAt.Before(victim.updatedAt) ||
-				(ks.updatedAt.Equal(victim.updatedAt) && ks.key.String() < victim.key.String()) {
-				victim = ks
-			}
-		}
-		if victim != nil {
-			break
-		}
+// touch records that an event changed the key: it becomes the most
+// recently touched key of the queue its releases now put it in.
+func (s *State) touch(ks *keyState) {
+	ks.gen = s.keyGen
+	s.enqueue(ks)
+}
+
+func (s *State) enqueue(ks *keyState) {
+	ks.unlink()
+	if hasInProgress(ks) {
+		s.inProgress.pushBack(ks)
+	} else {
+		s.idle.pushBack(ks)
 	}
+}
+
+// evictKey drops the key least useful to keep, in this order:
+//   - the least recently touched key with no release in progress that was
+//     not touched within the last MaxKeys/8 key generations;
+//   - else the least recently touched key with a rollout in progress that
+//     was not touched within them (a stale rollout);
+//   - else, when every key is that recent, the least recently touched one,
+//     idle first.
+//
+// So a burst of new services neither pushes out a release under evaluation
+// while an idle key can go, nor evicts what it has just created (a stable
+// release a canary needs as its control). Each step is O(1).
+func (s *State) evictKey() {
+	victim := s.evictionVictim()
 	if victim == nil {
 		return
 	}
@@ -549,8 +595,28 @@ func (s *State) evictKey() {
 	s.evictions.Releases += int64(len(victim.releases))
 }
 
+func (s *State) evictionVictim() *keyState {
+	idle, inProgress := s.idle.front(), s.inProgress.front()
+	switch {
+	case idle != nil && !s.recent(idle):
+		return idle
+	case inProgress != nil && !s.recent(inProgress):
+		return inProgress
+	case idle != nil:
+		return idle
+	}
+	return inProgress
+}
+
+// recent reports whether the key was touched within the last MaxKeys/8
+// key generations.
+func (s *State) recent(ks *keyState) bool {
+	return s.keyGen-ks.gen < uint64(s.limits.MaxKeys/8)
+}
+
 func (s *State) dropKey(ks *keyState) {
 	delete(s.keys, ks.key)
+	ks.unlink()
 	list := s.byService[ks.key.Service]
 	for i, other := range list {
 		if other == ks {
@@ -672,20 +738,19 @@ func (s *State) HasDecision(id string) bool {
 
 // ApplyDecision records a decision; the oldest ones beyond the cap are dropped.
 func (s *State) ApplyDecision(d *release.Decision) {
+	s.decisionIdx[d.DecisionID] = s.decisionsDropped + len(s.decisions)
 	s.decisions = append(s.decisions, d)
-	s.decisionIdx[d.DecisionID] = len(s.decisions) - 1
 	if max := s.limits.MaxDecisions; max > 0 && len(s.decisions) > max {
 		drop := len(s.decisions) - max
 		s.evictions.Decisions += int64(drop)
-		for _, old := range s.decisions[:drop] {
+		for i, old := range s.decisions[:drop] {
+			delete(s.decisionIdx, old.DecisionID)
 			delete(s.outcomes, old.DecisionID)
 			delete(s.reviews, old.DecisionID)
+			s.decisions[i] = nil // let it go before the next reallocation
 		}
-		s.decisions = append(s.decisions[:0:0], s.decisions[drop:]...)
-		s.decisionIdx = make(map[string]int, len(s.decisions))
-		for i, d := range s.decisions {
-			s.decisionIdx[d.DecisionID] = i
-		}
+		s.decisions = s.decisions[drop:]
+		s.decisionsDropped += drop
 	}
 }
 
@@ -694,11 +759,11 @@ const maxOutcomesPerDecision = 64
 
 // Decision returns a decision by id.
 func (s *State) Decision(id string) (*release.Decision, bool) {
-	i, ok := s.decisionIdx[id]
+	seq, ok := s.decisionIdx[id]
 	if !ok {
 		return nil, false
 	}
-	return s.decisions[i], true
+	return s.decisions[seq-s.decisionsDropped], true
 }
 
 // ApplyOutcome records what became of a decision on a target. Outcomes of
@@ -773,6 +838,10 @@ func (s *State) Releases(match func(*release.Release) bool) []*release.Release {
 	})
 	return out
 }
+
+// Size is what a snapshot holds, in releases: the releases, the decisions
+// and the de-duplication entries (an eighth of a release each, encoded).
+func (s *State) Size() int { return s.releaseCount + len(s.decisions) + len(s.dedupe)/8 }
 
 // KeyCount is the number of keys held.
 func (s *State) KeyCount() int { return len(s.keys) }
