@@ -48,36 +48,49 @@ func second(r *rand.Rand, at time.Time, servers ...serving) ptrace.Traces {
 	return td
 }
 
+// canaryTraffic is v1.4.1 serving alone for two minutes, then next to a
+// failing v1.4.2 (stable's rps drops by what the new version takes).
+func canaryTraffic(seed uint64, seconds, stableRPS, newRPS int, newErrors float64) []ptrace.Traces {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out []ptrace.Traces
+	for s := 0; s < seconds; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		servers := []serving{{resource: resourceAttrs("v1.4.1"), rps: stableRPS, errorRate: 0.01}}
+		if s >= 120 {
+			servers[0].rps = stableRPS - newRPS
+			servers = append(servers, serving{resource: resourceAttrs("v1.4.2"), rps: newRPS, errorRate: newErrors})
+		}
+		out = append(out, second(r, at, servers...))
+	}
+	return out
+}
+
+// rollbackOf returns the first rollback decided.
+func rollbackOf(t *testing.T, out *ReplayResult) *release.Decision {
+	t.Helper()
+	for _, d := range out.Decisions {
+		if d.Action == release.ActionRollback {
+			return d
+		}
+	}
+	t.Fatalf("no rollback: %+v", out.Decisions)
+	return nil
+}
+
 // The first paragraph of issue 8, as a new user meets it: services already
 // send telemetry, the collector has no release state at all, and the first
 // deploy event arrives for a canary. v1.4.1 was never deployed through the
 // collector; it is the control all the same.
 func TestFirstDeployWithoutHistoryIsDecided(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 1))
-	var in ReplayInput
 	deployAt := t0.Add(2 * time.Minute)
-	for s := 0; s < 240; s++ {
-		at := t0.Add(time.Duration(s) * time.Second)
-		servers := []serving{{resource: resourceAttrs("v1.4.1"), rps: 100, errorRate: 0.01}}
-		if !at.Before(deployAt) {
-			servers[0].rps = 90
-			servers = append(servers, serving{resource: resourceAttrs("v1.4.2"), rps: 10, errorRate: 0.06})
-		}
-		in.Traces = append(in.Traces, second(r, at, servers...))
-	}
+	in := ReplayInput{Traces: canaryTraffic(8, 240, 100, 10, 0.06)}
 	pct := 10.0
 	in.Events = []release.Event{event("deploy-4711", release.EventStarted, "v1.4.2", 2*time.Minute,
 		release.Context{PreviousVersion: "v1.4.1", Strategy: release.StrategyCanary, RolloutPercentage: &pct})}
 	in.StopWhen = func(d *release.Decision) bool { return d.Action == release.ActionRollback }
 	out, err := Replay(context.Background(), createDefaultConfig().(*Config), in)
 	require.NoError(t, err)
-	var d *release.Decision
-	for _, dec := range out.Decisions {
-		if dec.Action == release.ActionRollback {
-			d = dec
-		}
-	}
-	require.NotNil(t, d, "no rollback: %+v", out.Decisions)
+	d := rollbackOf(t, out)
 	assert.Equal(t, release.CauseEndogenous, d.Cause)
 	assert.Equal(t, "deploy-4711", d.ReleaseID())
 	assert.Equal(t, "v1.4.1", d.Release["previous_version"])
@@ -138,29 +151,14 @@ func TestUnversionedResourcesLearnTheirVersion(t *testing.T) {
 // service's telemetry, with no deploy event at all, is evaluated on its own
 // and its decision says where it came from.
 func TestImplicitReleaseFromTelemetry(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 1))
-	var in ReplayInput
 	appearAt := t0.Add(2 * time.Minute)
-	for s := 0; s < 300; s++ {
-		at := t0.Add(time.Duration(s) * time.Second)
-		servers := []serving{{resource: resourceAttrs("v1.4.1"), rps: 80, errorRate: 0.01}}
-		if !at.Before(appearAt) {
-			servers = append(servers, serving{resource: resourceAttrs("v1.4.2"), rps: 20, errorRate: 0.08})
-		}
-		in.Traces = append(in.Traces, second(r, at, servers...))
-	}
+	in := ReplayInput{Traces: canaryTraffic(9, 300, 100, 20, 0.08)}
 	cfg := createDefaultConfig().(*Config)
 	cfg.Detection.ImplicitReleases = true
 	in.StopWhen = func(d *release.Decision) bool { return d.Action == release.ActionRollback }
 	out, err := Replay(context.Background(), cfg, in)
 	require.NoError(t, err)
-	var d *release.Decision
-	for _, dec := range out.Decisions {
-		if dec.Action == release.ActionRollback {
-			d = dec
-		}
-	}
-	require.NotNil(t, d, "no rollback: %+v", out.Decisions)
+	d := rollbackOf(t, out)
 	assert.Equal(t, release.SourceObserved, d.Release["source"])
 	assert.True(t, strings.HasPrefix(d.ReleaseID(), "observed:production:shop.checkout:v1.4.2"), d.ReleaseID())
 	assert.Equal(t, "v1.4.1", d.Release["previous_version"])

@@ -169,12 +169,7 @@ func mostly(counts map[string]int) string {
 // the test states; they are marked in the table and their goals are
 // reported, not enforced, until the detector closes them. No gap may excuse
 // a false rollback.
-var knownGaps = map[string]string{
-	// After 100% the comparison moves to the pre-deploy baseline; some
-	// clean rollouts do not reach 95% confidence by max_duration and are
-	// held as "too little traffic" with ~100,000 requests per side.
-	"progressive_healthy": "issue 8: a clean progressive rollout does not always end healthy",
-}
+var knownGaps = map[string]string{}
 
 func (r classRow) median() time.Duration {
 	if len(r.ttd) == 0 {

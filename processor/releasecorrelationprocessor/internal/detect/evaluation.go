@@ -221,7 +221,7 @@ func (ev *evaluation) followControl(cfg *Config, cand, ctrl *Arm, now time.Time)
 func (ev *evaluation) switchToBaseline(cfg *Config) {
 	ev.mode, ev.switched = modeBaseline, true
 	for _, s := range ev.signals {
-		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect, MinDifference: cfg.MinAbsoluteEffect}
 		if s.lowerIsBad {
 			rc.Direction = sequential.Lower
 		}
@@ -240,7 +240,7 @@ func (ev *evaluation) switchToBaseline(cfg *Config) {
 
 func (ev *evaluation) buildEnvTest(cfg *Config) {
 	if ev.envBase.requests > 0 {
-		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect, MinDifference: cfg.MinAbsoluteEffect}
 		ev.envTest = sequential.NewBaselineTest(rc, ev.envBase.failures, ev.envBase.requests)
 	}
 }
@@ -307,7 +307,7 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 		signals = append(signals, &signalState{name: "kpi:" + k.Name, kpi: i, lowerIsBad: k.LowerIsBad})
 	}
 	for _, s := range signals {
-		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect}
+		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect, MinDifference: cfg.MinAbsoluteEffect}
 		if s.lowerIsBad {
 			rc.Direction = sequential.Lower
 		}
@@ -495,31 +495,38 @@ func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
 	if errSig == nil || errSig.base == nil || errSig.base.CandEvents == 0 {
 		return "", "", false
 	}
-	candFail := errSig.base.CandEvents
-	cp := cand.peerSnapshot()
-	peers := make([]string, 0, len(cp))
-	for p := range cp {
-		peers = append(peers, p)
-	}
-	sort.Strings(peers)
-	for _, p := range peers {
-		c := cp[p]
-		c.calls -= ev.peersCand[p].calls
-		c.failures -= ev.peersCand[p].failures
-		if c.calls == 0 || c.failures < 0.5*candFail {
-			continue
-		}
-		before := ev.peersCtrl[p]
-		cr := c.failures / c.calls
-		br := 0.0
+	for _, d := range ev.failingPeers(cand, errSig.base.CandEvents) {
+		before := ev.peersCtrl[d.peer]
+		cr, br := d.failures/d.calls, 0.0
 		if before.calls > 0 {
 			br = before.failures / before.calls
 		}
 		if cr > 2*br {
-			return p, fmt.Sprintf("%s of calls now, %s before", pct(cr), pct(br)), true
+			return d.peer, fmt.Sprintf("%s of calls now, %s before", pct(cr), pct(br)), true
 		}
 	}
 	return "", "", false
+}
+
+// peerCalls are the candidate's calls to one dependency since the deploy.
+type peerCalls struct {
+	peer string
+	peerStat
+}
+
+// failingPeers lists, by name, the dependencies whose failed calls since the
+// deploy are at least half of the candidate's failures.
+func (ev *evaluation) failingPeers(cand *Arm, candFail float64) []peerCalls {
+	var out []peerCalls
+	for p, c := range cand.peerSnapshot() {
+		c.calls -= ev.peersCand[p].calls
+		c.failures -= ev.peersCand[p].failures
+		if c.calls > 0 && c.failures >= 0.5*candFail {
+			out = append(out, peerCalls{p, c})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].peer < out[j].peer })
+	return out
 }
 
 // comparable reports whether an outside increase is at least half the
@@ -541,20 +548,13 @@ func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
 	if candFail == 0 {
 		return "", "", false
 	}
-	cp, op := cand.peerSnapshot(), ctrl.peerSnapshot()
-	peers := make([]string, 0, len(cp))
-	for p := range cp {
-		peers = append(peers, p)
-	}
-	sort.Strings(peers)
-	for _, p := range peers {
-		c := cp[p]
-		c.calls -= ev.peersCand[p].calls
-		c.failures -= ev.peersCand[p].failures
+	op := ctrl.peerSnapshot()
+	for _, d := range ev.failingPeers(cand, candFail) {
+		p, c := d.peer, d.peerStat
 		o := op[p]
 		o.calls -= ev.peersCtrl[p].calls
 		o.failures -= ev.peersCtrl[p].failures
-		if c.calls == 0 || o.calls == 0 || c.failures < 0.5*candFail {
+		if o.calls == 0 {
 			continue
 		}
 		cr, or := c.failures/c.calls, o.failures/o.calls

@@ -12,13 +12,15 @@ import "math"
 // supermartingale whenever the true rate is no worse than the null, so the
 // guarantee of RateTest holds here too.
 type BaselineTest struct {
-	dir          Direction
-	min          float64
-	grid         []float64
-	null         float64
-	healthyNull  float64
-	logLR        []float64
-	healthyTheta []float64
+	dir         Direction
+	min         float64
+	grid        []float64
+	null        float64
+	healthyNull float64
+	logLR       []float64
+	// healthyAlt are the healthy test's alternatives: the baseline rate (no
+	// effect) and rates part of the way from it to healthyNull.
+	healthyAlt   []float64
 	healthyLogLR []float64
 	maxLog       float64
 	maxHealthy   float64
@@ -47,17 +49,23 @@ func NewBaselineTest(c Config, baselineEvents, baselineExposure float64) *Baseli
 	// A baseline with no events at all still bounds the rate: at most about
 	// 3 events per its exposure (the rule of three), and never zero.
 	hi = math.Max(hi, 3/math.Max(baselineExposure, 1))
+	// The healthy null is the smallest material effect: MinRatio and
+	// MinDifference away from the baseline rate, whichever is further.
 	if c.Direction == Higher {
 		t.null = hi
-		t.healthyNull = math.Max(rate, 0.5/math.Max(baselineExposure, 1)) * c.MinRatio
+		rate = math.Max(rate, 0.5/math.Max(baselineExposure, 1))
+		t.healthyNull = math.Max(rate*c.MinRatio, rate+c.MinDifference)
 	} else {
 		t.null = math.Max(lo, 1e-12)
 		t.healthyNull = rate / c.MinRatio
+		if d := rate - c.MinDifference; d > 0 {
+			t.healthyNull = math.Min(t.healthyNull, d)
+		}
 	}
 	for _, f := range healthyGrid {
-		t.healthyTheta = append(t.healthyTheta, 1+f*(c.MinRatio-1))
+		t.healthyAlt = append(t.healthyAlt, rate+f*(t.healthyNull-rate))
 	}
-	t.healthyLogLR = make([]float64, len(t.healthyTheta))
+	t.healthyLogLR = make([]float64, len(t.healthyAlt))
 	return t
 }
 
@@ -98,13 +106,9 @@ func (t *BaselineTest) Observe(events, exposure float64) {
 	for k, theta := range t.grid {
 		t.logLR[k] += poissonLogLR(events, exposure, t.alt(t.null, theta), t.null)
 	}
-	for k, theta := range t.healthyTheta {
-		// Healthy: the candidate's rate is at the baseline (theta 1) or
-		// between it and the material effect, against the material effect.
-		alt := t.healthyNull / theta
-		if t.dir == Lower {
-			alt = t.healthyNull * theta
-		}
+	for k, alt := range t.healthyAlt {
+		// Healthy: the candidate's rate is at the baseline or between it
+		// and the material effect, against the material effect.
 		t.healthyLogLR[k] += poissonLogLR(events, exposure, alt, t.healthyNull)
 	}
 	t.maxLog = math.Max(t.maxLog, t.prior+logMeanExp(t.logLR))

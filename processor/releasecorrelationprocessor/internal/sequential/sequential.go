@@ -47,6 +47,12 @@ type Config struct {
 	// Grid are the alternative effect sizes mixed with equal weight; each
 	// must be >= MinRatio. Empty means a default grid from MinRatio.
 	Grid []float64
+	// MinDifference is the smallest material effect in absolute rate: an
+	// effect is material when it is at least MinRatio and at least
+	// MinDifference, as the detector acts on it. Used by BaselineTest's
+	// healthy null (a RateTest knows no rate to add it to); 0 means the
+	// ratio alone.
+	MinDifference float64
 }
 
 // DefaultGrid spans material effects from MinRatio to 10x.

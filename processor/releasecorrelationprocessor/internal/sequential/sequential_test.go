@@ -234,3 +234,46 @@ func TestBaselineFalsePositivesAndPower(t *testing.T) {
 	}
 	t.Logf("all-at-once 1%% -> 5%% at 20 req/s: %d/200, median %ds", found, median(times))
 }
+
+// healthyAt is when a baseline test of a candidate at rate cand (rps per
+// second) first reaches level on the healthy side, or -1.
+func healthyAt(r *rand.Rand, cfg Config, baseEvents, baseExposure, rps, cand float64, seconds int, level float64) int {
+	t := NewBaselineTest(cfg, baseEvents, baseExposure)
+	for s := 1; s <= seconds; s++ {
+		t.Observe(poisson(r, rps*cand), rps)
+		if t.HealthyConfidence() >= level {
+			return s
+		}
+	}
+	return -1
+}
+
+func TestBaselineHealthy(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	cfg := Config{Direction: Higher, MinRatio: 1.2, MinDifference: 0.002}
+	// No effect: 0.3% failures at 100 req/s against a 10-minute baseline
+	// at the same rate. The material effect is +0.2 points (0.5%).
+	found := 0
+	for i := 0; i < 200; i++ {
+		if healthyAt(r, cfg, 180, 60000, 100, 0.003, 1800, 0.95) >= 0 {
+			found++
+		}
+	}
+	if found < 190 {
+		t.Fatalf("no effect: healthy in %d of 200", found)
+	}
+	// At the material effect (the larger of x1.2 and +0.2 points), healthy
+	// is claimed at most alpha of the time.
+	for _, c := range []struct{ base, cand float64 }{{0.003, 0.005}, {0.03, 0.036}} {
+		wrong := 0
+		for i := 0; i < 400; i++ {
+			if healthyAt(r, cfg, c.base*60000, 60000, 100, c.cand, 1800, 0.95) >= 0 {
+				wrong++
+			}
+		}
+		if wrong > 32 {
+			t.Fatalf("%g -> %g: healthy in %d of 400", c.base, c.cand, wrong)
+		}
+		t.Logf("%g -> %g (material): healthy in %d of 400", c.base, c.cand, wrong)
+	}
+}
