@@ -146,12 +146,31 @@ func (d *detection) run(interval time.Duration) {
 	defer d.wg.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	ticks := 0
 	for {
 		select {
 		case <-d.stop:
 			return
 		case <-t.C:
 			d.det.Tick()
+			if ticks++; ticks%forgetEvery == 0 {
+				d.forgetEvicted()
+			}
+		}
+	}
+}
+
+// forgetEvery is how many evaluation intervals pass between checks for
+// releases the store evicted.
+const forgetEvery = 10
+
+// forgetEvicted stops evaluating releases the store no longer holds (its
+// max_keys cap evicted them), so that evaluations stay bounded by the
+// store's caps.
+func (d *detection) forgetEvicted() {
+	for _, id := range d.det.Evaluating() {
+		if _, ok := d.store.Release(id); !ok {
+			d.det.Forget(id)
 		}
 	}
 }

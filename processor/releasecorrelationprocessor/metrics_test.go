@@ -4,15 +4,20 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
 func gauge(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
@@ -58,4 +63,43 @@ func TestTrackedSeriesAreCappedAndEvictionsCounted(t *testing.T) {
 	assert.Equal(t, int64(3), gauge(t, tel, "otelcol.releasecorrelation.arms"))
 	assert.Equal(t, int64(2), gauge(t, tel, "otelcol.releasecorrelation.arms.evicted"))
 	assert.Equal(t, int64(0), gauge(t, tel, "otelcol.releasecorrelation.evaluations"))
+}
+
+// Releases the store evicts (its max_keys cap) stop being evaluated, so
+// evaluations stay within the store's bounds.
+func TestEvaluationsOfEvictedReleasesEnd(t *testing.T) {
+	ctx := context.Background()
+	f := releasestoreextension.NewFactory()
+	scfg := f.CreateDefaultConfig().(*releasestoreextension.Config)
+	scfg.NetAddr.Endpoint = freeAddr(t)
+	scfg.MaxKeys = 2
+	ext, err := f.Create(ctx, extensiontest.NewNopSettings(f.Type()), scfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(ctx, componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
+	st := ext.(releasestoreextension.Store)
+	h := testhost.New(map[component.ID]component.Component{component.NewID(f.Type()): ext})
+
+	cfg := createDefaultConfig().(*Config)
+	_, _ = startTraces(t, cfg, h)
+	shared.Lock()
+	d := shared.m[cfg]
+	shared.Unlock()
+	require.NotNil(t, d)
+
+	now := time.Now().UTC()
+	for i, svc := range []string{"a", "b", "c"} {
+		e := event(fmt.Sprintf("d-%s", svc), release.EventStarted, "v2", 0, release.Context{PreviousVersion: "v1"})
+		e.Attributes[release.AttrServiceName] = svc
+		e.Time, e.ReceivedAt = now.Add(time.Duration(i)*time.Second), now.Add(time.Duration(i)*time.Second)
+		record(t, st, e)
+	}
+	require.Len(t, d.det.Evaluating(), 3, "every rollout started an evaluation")
+	d.forgetEvicted()
+	got := d.det.Evaluating()
+	require.Len(t, got, 2, "the store holds two keys: %v", got)
+	for _, id := range got {
+		_, ok := st.Release(id)
+		require.True(t, ok, "%s is still in the store", id)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -51,7 +52,7 @@ func (c *counts) add(o counts) {
 // only for arms that report KPIs.
 type coarseSlot struct {
 	// start is the slot's start, in unix seconds.
-	start                              int64
+	start                               int64
 	requests, failures, logs, logErrors uint32
 	// kpi indexes the slot's KPI sums in Arm.coarseKPI; -1 when none.
 	kpi int32
@@ -103,6 +104,9 @@ type Arm struct {
 	label string
 	// firstSeen is when the version was first seen (detector clock).
 	firstSeen time.Time
+	// ref is set by every record and cleared by the eviction hand; inEval
+	// marks an arm an evaluation reads, which is never evicted.
+	ref, inEval atomic.Bool
 
 	mu  sync.Mutex
 	cur counts
@@ -217,6 +221,7 @@ const MaxBreakdown = 8
 // dependencies. Breakdown dimensions are read from the span, else from the
 // resource.
 func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.ScopeSpansSlice, now time.Time) {
+	a.ref.Store(true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastSeen = now
@@ -347,6 +352,7 @@ func (a *Arm) recordCall(sp ptrace.Span, c SpanClassifier) {
 // RecordLogs tallies log records: all of them, and those of severity ERROR
 // or worse.
 func (a *Arm) RecordLogs(total, errors int, now time.Time) {
+	a.ref.Store(true)
 	a.mu.Lock()
 	a.lastSeen = now
 	a.cur.logs += float64(total)

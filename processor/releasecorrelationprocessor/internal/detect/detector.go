@@ -46,6 +46,11 @@ type Detector struct {
 	// newcomers are arms of a new version of an established service, not
 	// yet old enough to start an implicit release.
 	newcomers []*Arm
+	// ring and hand pick eviction victims by the CLOCK algorithm: an arm
+	// seen since the hand last passed gets a second chance, so eviction is
+	// amortized O(1) and approximates least recently seen.
+	ring []*Arm
+	hand int
 	// Evicted counts arms dropped to stay within MaxArms.
 	evicted int64
 
@@ -142,28 +147,27 @@ func (d *Detector) Arm(k ArmKey, label string) *Arm {
 	}
 	d.arms[k] = a
 	d.byService[ss] = append(d.byService[ss], a)
+	d.ring = append(d.ring, a)
 	return a
 }
 
-// evictLocked drops the least recently seen arm not under evaluation.
+// evictLocked drops an arm not seen lately and not under evaluation.
 func (d *Detector) evictLocked() {
-	busy := d.busyArms()
-	var victim *Arm
-	var victimSeen time.Time
-	for k, a := range d.arms {
-		if busy[k] {
+	for scanned := 0; scanned < 2*len(d.ring)+1 && len(d.ring) > 0; scanned++ {
+		if d.hand >= len(d.ring) {
+			d.hand = 0
+		}
+		a := d.ring[d.hand]
+		if a.inEval.Load() || a.ref.Swap(false) {
+			d.hand++
 			continue
 		}
-		a.mu.Lock()
-		seen := a.lastSeen
-		a.mu.Unlock()
-		if victim == nil || seen.Before(victimSeen) {
-			victim, victimSeen = a, seen
-		}
-	}
-	if victim != nil {
-		d.removeLocked(victim)
+		last := len(d.ring) - 1
+		d.ring[d.hand], d.ring[last] = d.ring[last], nil
+		d.ring = d.ring[:last]
+		d.removeLocked(a)
 		d.evicted++
+		return
 	}
 }
 
@@ -182,17 +186,6 @@ func (d *Detector) removeLocked(a *Arm) {
 	} else {
 		d.byService[ss] = list
 	}
-}
-
-func (d *Detector) busyArms() map[ArmKey]bool {
-	d.evalMu.Lock()
-	defer d.evalMu.Unlock()
-	busy := make(map[ArmKey]bool, 2*len(d.evals))
-	for _, ev := range d.evals {
-		busy[ev.cand] = true
-		busy[ev.ctrl] = true
-	}
-	return busy
 }
 
 // Stats are the detector's sizes, for internal metrics.
@@ -354,15 +347,39 @@ func (d *Detector) OnRelease(r *release.Release) {
 	if a := d.arms[cand]; a != nil {
 		ev.peersCand = a.peerSnapshot()
 		ev.slicesCand = a.sliceSnapshot()
+		a.inEval.Store(true)
 	}
 	if a := d.arms[ev.ctrl]; a != nil {
 		ev.slicesCtrl = a.sliceSnapshot()
+		a.inEval.Store(true)
+	}
+	if ev.baseArm != nil {
+		// Its baseline is taken at the next tick: keep it until then.
+		ev.baseArm.inEval.Store(true)
 	}
 	d.armsMu.RUnlock()
 	d.evalMu.Lock()
 	if _, ok := d.evals[r.ID]; !ok {
 		d.evals[r.ID] = ev
 	}
+	d.evalMu.Unlock()
+}
+
+// Evaluating lists the releases under evaluation.
+func (d *Detector) Evaluating() []string {
+	d.evalMu.Lock()
+	defer d.evalMu.Unlock()
+	ids := make([]string, 0, len(d.evals))
+	for id := range d.evals {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Forget stops evaluating a release (one the store no longer holds).
+func (d *Detector) Forget(id string) {
+	d.evalMu.Lock()
+	delete(d.evals, id)
 	d.evalMu.Unlock()
 }
 
@@ -403,6 +420,7 @@ func (d *Detector) Tick() {
 	}
 	d.evalMu.Unlock()
 	for _, a := range arms {
+		a.inEval.Store(evaluated[a.key])
 		a.rotate(now, d.cfg.BaselineWindow, evaluated[a.key])
 	}
 	sort.Slice(evals, func(i, j int) bool { return evals[i].rel.ID < evals[j].rel.ID })

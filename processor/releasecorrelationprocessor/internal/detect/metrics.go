@@ -134,6 +134,7 @@ func matches(attrs pcommon.Map, want map[string]string) bool {
 // gauges of counts, delta or cumulative) and, when the arm has no server
 // spans, requests, failures and latency from http.server.request.duration.
 func (a *Arm) RecordMetrics(c SpanClassifier, kpis []KPI, resource pcommon.Map, sms pmetric.ScopeMetricsSlice, now time.Time) {
+	a.ref.Store(true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastSeen = now
