@@ -111,8 +111,9 @@ type Arm struct {
 	mu  sync.Mutex
 	cur counts
 	// curHist is allocated with the first latency seen: arms of logs or
-	// KPIs only never need one.
-	curHist *Histogram
+	// KPIs only never need one. histDirty: it holds data this slice.
+	curHist   *Histogram
+	histDirty bool
 	// peers counts client calls by dependency, cumulatively.
 	peers map[string]*peerStat
 	// exemplars are the trace ids of recent failing requests (a ring).
@@ -251,6 +252,7 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 					a.curHist = new(Histogram)
 				}
 				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
+				a.histDirty = true
 				if nd > 0 {
 					attrs := sp.Attributes()
 					for d := 0; d < nd; d++ {
@@ -380,7 +382,7 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	a.total += a.cur.requests
 	a.last = a.cur
 	a.cur = counts{}
-	if slice := a.curHist; slice != nil {
+	if slice := a.curHist; slice != nil && a.histDirty {
 		if a.window[0] == nil {
 			a.window[0] = new(Histogram)
 		}
@@ -393,23 +395,31 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 			a.curHist, a.lastHist = a.lastHist, slice
 		}
 		*a.curHist = Histogram{}
+		a.histDirty = false
+	} else if evaluated && a.lastHist != nil {
+		*a.lastHist = Histogram{}
 	}
 	if !evaluated {
 		a.lastHist = nil
 	}
 	a.mu.Unlock()
 
-	slotStart := now.Truncate(coarseSlotWidth).Unix()
-	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
-		// Drop slots older than the baseline window.
+	// Baseline slots: old ones dropped as time passes; a new one only for
+	// a slice with data, so an idle arm costs next to nothing per tick.
+	window := int64(baselineWindow / time.Second)
+	if len(a.coarse) > 0 && now.Unix()-a.coarse[0].start > window {
 		keep := 0
-		for keep < len(a.coarse) && now.Unix()-a.coarse[keep].start > int64(baselineWindow/time.Second) {
+		for keep < len(a.coarse) && now.Unix()-a.coarse[keep].start > window {
 			keep++
 		}
-		if keep > 0 {
-			a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
-			a.compactKPIs()
-		}
+		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
+		a.compactKPIs()
+	}
+	if a.last == (counts{}) {
+		return
+	}
+	slotStart := now.Truncate(coarseSlotWidth).Unix()
+	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
 		if a.coarse == nil {
 			a.coarse = make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)
 		}

@@ -383,15 +383,32 @@ func (d *Detector) Forget(id string) {
 	d.evalMu.Unlock()
 }
 
-// environmentBaseline sums the recent counts of the other services of the
+// environmentBaselines sums the recent counts of each service, by
 // environment.
-func (d *Detector) environmentBaseline(sk release.ServiceKey) counts {
-	d.armsMu.RLock()
-	defer d.armsMu.RUnlock()
+func (d *Detector) environmentBaselines(arms []*Arm) map[string]map[release.ServiceKey]counts {
+	out := map[string]map[release.ServiceKey]counts{}
+	for _, a := range arms {
+		b, _ := a.baseline()
+		if b == (counts{}) {
+			continue
+		}
+		env := out[a.key.Service.Environment]
+		if env == nil {
+			env = map[release.ServiceKey]counts{}
+			out[a.key.Service.Environment] = env
+		}
+		c := env[a.key.Service]
+		c.add(b)
+		env[a.key.Service] = c
+	}
+	return out
+}
+
+// othersIn sums the baselines of an environment's services but one.
+func othersIn(env map[release.ServiceKey]counts, except release.ServiceKey) counts {
 	var c counts
-	for k, a := range d.arms {
-		if k.Service.Environment == sk.Environment && k.Service != sk {
-			b, _ := a.baseline()
+	for sk, b := range env {
+		if sk != except {
 			c.add(b)
 		}
 	}
@@ -436,9 +453,15 @@ func (d *Detector) Tick() {
 
 	var out []*release.Decision
 	var finished []string
+	// Baselines of every environment, made once per tick when a new
+	// evaluation needs one: one pass over the arms however many start.
+	var envBases map[string]map[release.ServiceKey]counts
 	for _, ev := range evals {
 		if !ev.snapshotted {
-			ev.snapshot(&d.cfg, d.environmentBaseline(ev.cand.Service))
+			if envBases == nil {
+				envBases = d.environmentBaselines(arms)
+			}
+			ev.snapshot(&d.cfg, othersIn(envBases[ev.cand.Service.Environment], ev.cand.Service))
 		}
 		dec, done := d.step(ev, now, env[ev.cand.Service.Environment])
 		if dec != nil {

@@ -254,6 +254,7 @@ func (a *Arm) recordHTTPDuration(c *SpanClassifier, resource uint64, m pmetric.M
 				a.curHist = new(Histogram)
 			}
 			(*a.curHist)[bucketOf(time.Duration(upper*float64(time.Second)))] += uint32(n)
+			a.histDirty = true
 		}
 	}
 }
