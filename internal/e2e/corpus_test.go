@@ -43,10 +43,17 @@ func argocdRender(t *testing.T, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(receiverDir(t), "testdata", "argocd-notifications-cm.yaml"))
 	require.NoError(t, err)
+	return argocdRenderWith(t, raw, corpusPayload(t, "argocd/"+name, nil))
+}
+
+// argocdRenderWith renders the Application app (JSON) through the template
+// of the notifications ConfigMap cmYAML.
+func argocdRenderWith(t *testing.T, cmYAML, app []byte) []byte {
+	t.Helper()
 	var cm struct {
 		Data map[string]string `yaml:"data"`
 	}
-	require.NoError(t, yaml.Unmarshal(raw, &cm))
+	require.NoError(t, yaml.Unmarshal(cmYAML, &cm))
 	var tmpl struct {
 		Webhook map[string]struct {
 			Body string `yaml:"body"`
@@ -55,10 +62,10 @@ func argocdRender(t *testing.T, name string) []byte {
 	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.otelcol-release-deploy-event"]), &tmpl))
 	body, err := template.New("body").Parse(tmpl.Webhook["otelcol-release"].Body)
 	require.NoError(t, err)
-	var app map[string]any
-	require.NoError(t, json.Unmarshal(corpusPayload(t, "argocd/"+name, nil), &app))
+	var application map[string]any
+	require.NoError(t, json.Unmarshal(app, &application))
 	var out bytes.Buffer
-	require.NoError(t, body.Execute(&out, map[string]any{"app": app}))
+	require.NoError(t, body.Execute(&out, map[string]any{"app": application}))
 	return out.Bytes()
 }
 
