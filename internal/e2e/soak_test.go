@@ -61,7 +61,7 @@ const (
 //   - plus the process without state (binary, goroutine stacks, bbolt's
 //     resident pages, HTTP buffers; 95 MiB at start): 128 MiB.
 //
-// Bound: 3 x 468 MB + 128 MiB = 1,538 MB (1,467 MiB); about 1,045 MiB is
+// Bound: 3 x 468 MB + 128 MiB = 1,538 MB (1,467 MiB); 868 - 1,045 MiB is
 // observed. It depends on the caps, not on the 50,000 services offered:
 // more services only evict more. It is far from issue 10's goal of 256 MiB
 // at 50,000 services, which the collector does not meet (see
