@@ -58,7 +58,12 @@ type Detector struct {
 
 	evalMu sync.Mutex
 	evals  map[string]*evaluation
-	last   time.Time
+	// evalByCand indexes evals by candidate series, so that a deploy
+	// event finds the evaluation of its version in O(1) (a scan of every
+	// evaluation per event made ingest and restarts quadratic: 40,000
+	// live releases took minutes to load, issue 10's soak test).
+	evalByCand map[ArmKey]*evaluation
+	last       time.Time
 
 	// series, when set, receives each evaluation's state every
 	// seriesEvery (for the operator page's plots).
@@ -97,6 +102,7 @@ func New(cfg Config, clock Clock, publish func(*release.Decision)) *Detector {
 		byService:      map[serviceScope][]*Arm{},
 		hints:          newHintTable(MaxHints),
 		evals:          map[string]*evaluation{},
+		evalByCand:     map[ArmKey]*evaluation{},
 		implicitTokens: implicitBurst,
 		implicitRefill: now,
 	}
@@ -314,7 +320,7 @@ func (d *Detector) OnRelease(r *release.Release) {
 	if ev, ok := d.evals[r.ID]; ok {
 		ev.rel = r
 		if !r.Status.Live() {
-			delete(d.evals, r.ID)
+			d.dropEval(r.ID)
 		}
 		d.evalMu.Unlock()
 		return
@@ -328,14 +334,12 @@ func (d *Detector) OnRelease(r *release.Release) {
 	// A deploy event for a version already under evaluation (an implicit
 	// release seen in the telemetry first) takes its evaluation over,
 	// evidence included.
-	for id, ev := range d.evals {
-		if ev.cand == cand {
-			delete(d.evals, id)
-			ev.rel = r
-			d.evals[r.ID] = ev
-			d.evalMu.Unlock()
-			return
-		}
+	if ev := d.evalByCand[cand]; ev != nil {
+		delete(d.evals, ev.rel.ID)
+		ev.rel = r
+		d.evals[r.ID] = ev
+		d.evalMu.Unlock()
+		return
 	}
 	d.evalMu.Unlock()
 
@@ -361,6 +365,9 @@ func (d *Detector) OnRelease(r *release.Release) {
 	d.evalMu.Lock()
 	if _, ok := d.evals[r.ID]; !ok {
 		d.evals[r.ID] = ev
+		if d.evalByCand[cand] == nil {
+			d.evalByCand[cand] = ev
+		}
 	}
 	d.evalMu.Unlock()
 }
@@ -379,8 +386,20 @@ func (d *Detector) Evaluating() []string {
 // Forget stops evaluating a release (one the store no longer holds).
 func (d *Detector) Forget(id string) {
 	d.evalMu.Lock()
-	delete(d.evals, id)
+	d.dropEval(id)
 	d.evalMu.Unlock()
+}
+
+// dropEval ends the evaluation of a release; evalMu is held.
+func (d *Detector) dropEval(id string) {
+	ev, ok := d.evals[id]
+	if !ok {
+		return
+	}
+	delete(d.evals, id)
+	if d.evalByCand[ev.cand] == ev {
+		delete(d.evalByCand, ev.cand)
+	}
 }
 
 // environmentBaselines sums the recent counts of each service, by
@@ -474,7 +493,7 @@ func (d *Detector) Tick() {
 	if len(finished) > 0 {
 		d.evalMu.Lock()
 		for _, id := range finished {
-			delete(d.evals, id)
+			d.dropEval(id)
 		}
 		d.evalMu.Unlock()
 	}
