@@ -96,8 +96,8 @@ func TestReviewerIsTheAuthenticatedIdentity(t *testing.T) {
 	authID := component.MustNewIDWithName("oidc", "corp")
 	s := startWithAuth(t, authID, &fakeAuth{users: map[string]fakeAuthData{
 		"alice-token": {"subject": "alice@example.com", "membership": []string{"sre"}, "raw": "alice-token"}, // oidc
-		"bob-token":   {"username": "bob", "raw": "Ym9iOnB3"},                                               // basicauth
-		"anon-token":  nil,                                                                                 // bearertokenauth
+		"bob-token":   {"username": "bob", "raw": "Ym9iOnB3"},                                                // basicauth
+		"anon-token":  nil,                                                                                   // bearertokenauth
 		"empty-token": {"subject": "", "raw": "x"},
 	}})
 	pendingDecisions(t, s, "dec-1", "dec-2", "dec-3", "dec-4", "dec-5")
