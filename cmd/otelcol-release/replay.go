@@ -4,17 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -29,7 +35,7 @@ import (
 // same detection and policy code, on a virtual clock.
 func newReplayCommand() *cobra.Command {
 	var telemetry, events, sets []string
-	var configFile, format, labels string
+	var configFile, processor, format, labels string
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Replay recorded telemetry and deploy events through detection, offline",
@@ -41,13 +47,15 @@ Telemetry is OTLP JSON, one request per line: what the file exporter writes
 (format: json). Deploy events are native deploy-event documents, one per line,
 and the release.deployment records found in the telemetry's logs. Detection
 settings come from --config (the processor's settings, or a whole collector
-config whose releasecorrelation processor is taken) and --set, so that two
-settings can be compared on the same recording. With --labels (JSON lines of
+config: its only releasecorrelation processor, or the one --processor names)
+and --set, so that two settings can be compared on the same recording.
+--config is resolved as the collector resolves its own: a path or a file:,
+env: or yaml: URI, with ${env:VAR} and the other providers expanded. With --labels (JSON lines of
 {"deployment.id": ..., "label": "regression|healthy|exogenous|hold"}), it also
 reports detections, false actions and time to decision per label.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := replayConfig(configFile, sets)
+			cfg, err := replayConfig(cmd.Context(), configFile, processor, sets)
 			if err != nil {
 				return err
 			}
@@ -71,40 +79,112 @@ reports detections, false actions and time to decision per label.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&telemetry, "telemetry", nil, "OTLP JSON lines file (traces, metrics or logs); repeatable")
 	f.StringArrayVar(&events, "events", nil, "native deploy events, one JSON document per line; repeatable")
-	f.StringVar(&configFile, "config", "", "detection settings: the releasecorrelation processor's YAML, or a collector config")
+	f.StringVar(&configFile, "config", "", "detection settings: the releasecorrelation processor's YAML, or a collector config; a path or a URI (file:, env:, yaml:), ${env:VAR} expanded as the collector does")
+	f.StringVar(&processor, "processor", "", "with a collector config holding several releasecorrelation processors, the one to take, e.g. releasecorrelation/canary")
 	f.StringArrayVar(&sets, "set", nil, "override a setting, e.g. --set detection::min_samples=50; repeatable")
 	f.StringVar(&format, "format", "text", "output: text or json")
 	f.StringVar(&labels, "labels", "", "labels of the releases, JSON lines {\"deployment.id\", \"label\"}")
 	return cmd
 }
 
-func replayConfig(path string, sets []string) (*releasecorrelationprocessor.Config, error) {
+// replayProviders are the config providers replay resolves --config
+// with: those of the distribution's main, so ${env:...}, ${file:...} and
+// yaml: work as they do for the collector (no remote ones: a replay is
+// offline).
+func replayProviders() []confmap.ProviderFactory {
+	return []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory(), yamlprovider.NewFactory()}
+}
+
+// resolveReplayConfig resolves --config through the collector's config
+// resolver: a path, or a URI such as file:..., env:... or yaml:...
+func resolveReplayConfig(ctx context.Context, uri string) (*confmap.Conf, error) {
+	res, err := confmap.NewResolver(confmap.ResolverSettings{
+		URIs:              []string{uri},
+		ProviderFactories: replayProviders(),
+		DefaultScheme:     "env",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", uri, err)
+	}
+	defer func() { _ = res.Shutdown(ctx) }()
+	conf, err := res.Resolve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", uri, err)
+	}
+	return conf, nil
+}
+
+// pickProcessor returns the settings of the releasecorrelation processor a
+// whole collector config holds: the one --processor names, or the only
+// one. Several without --processor, none, or a name that is not there is
+// an error that lists what the config has.
+func pickProcessor(conf *confmap.Conf, uri, want string) (*confmap.Conf, string, error) {
+	procType := releasecorrelationprocessor.NewFactory().Type()
+	procs, err := conf.Sub("processors")
+	if err != nil {
+		return nil, "", fmt.Errorf("--config %s: processors: %w", uri, err)
+	}
+	var ids []string
+	for key := range procs.ToStringMap() {
+		var id component.ID
+		if id.UnmarshalText([]byte(key)) == nil && id.Type() == procType {
+			ids = append(ids, key)
+		}
+	}
+	sort.Strings(ids)
+	if want != "" {
+		var wantID component.ID
+		if err := wantID.UnmarshalText([]byte(want)); err != nil || wantID.Type() != procType {
+			return nil, "", fmt.Errorf("--processor %q: must name a %s processor, e.g. %s/canary", want, procType, procType)
+		}
+		if !slices.Contains(ids, wantID.String()) {
+			return nil, "", fmt.Errorf("--processor %s: %s has no such processor (it has %s)", want, uri, listOrNone(ids))
+		}
+		ids = []string{wantID.String()}
+	}
+	switch len(ids) {
+	case 0:
+		return nil, "", fmt.Errorf("--config %s: a collector config without a %s processor", uri, procType)
+	case 1:
+	default:
+		return nil, "", fmt.Errorf("--config %s has %d %s processors (%s): choose one with --processor, e.g. --processor %s",
+			uri, len(ids), procType, strings.Join(ids, ", "), ids[0])
+	}
+	sub, err := conf.Sub("processors::" + ids[0])
+	if err != nil {
+		return nil, "", fmt.Errorf("--config %s: processors::%s: %w", uri, ids[0], err)
+	}
+	return sub, ids[0], nil
+}
+
+func listOrNone(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
+}
+
+func replayConfig(ctx context.Context, uri, processor string, sets []string) (*releasecorrelationprocessor.Config, error) {
 	cfg := releasecorrelationprocessor.NewFactory().CreateDefaultConfig().(*releasecorrelationprocessor.Config)
-	if path != "" {
-		raw, err := os.ReadFile(path)
+	switch {
+	case uri != "":
+		conf, err := resolveReplayConfig(ctx, uri)
 		if err != nil {
 			return nil, err
 		}
-		var doc map[string]any
-		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
 		// A whole collector config: take its releasecorrelation processor.
-		if procs, ok := doc["processors"].(map[string]any); ok {
-			var found map[string]any
-			for id, v := range procs {
-				if id == "releasecorrelation" || strings.HasPrefix(id, "releasecorrelation/") {
-					found, _ = v.(map[string]any)
-					break
-				}
+		if conf.IsSet("processors") || conf.IsSet("service") {
+			if conf, _, err = pickProcessor(conf, uri, processor); err != nil {
+				return nil, err
 			}
-			doc = found
+		} else if processor != "" {
+			return nil, fmt.Errorf("--processor %s: %s holds one processor's settings, not a collector config", processor, uri)
 		}
-		if doc != nil {
-			if err := confmap.NewFromStringMap(doc).Unmarshal(cfg); err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
+		if err := conf.Unmarshal(cfg); err != nil {
+			return nil, fmt.Errorf("--config %s: %w", uri, err)
 		}
+	case processor != "":
+		return nil, fmt.Errorf("--processor %s: needs --config, a collector config", processor)
 	}
 	for _, s := range sets {
 		key, value, ok := strings.Cut(s, "=")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -171,4 +172,90 @@ func TestReplayRejectsBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "want key=value")
 	_, err = runReplay(t, "--set", "detection::interval=0s")
 	require.ErrorContains(t, err, "detection::interval: must be greater than zero")
+}
+
+// TestReplayConfigIsResolvedAsTheCollectorDoes: --config goes through the
+// collector's resolver (${env:...}, file: and yaml: URIs), and a whole
+// collector config's processor is picked deterministically.
+func TestReplayConfigIsResolvedAsTheCollectorDoes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	ctx := context.Background()
+
+	// Processor settings alone, with ${env:...}.
+	t.Setenv("REPLAY_MIN_SAMPLES", "77")
+	single := write("proc.yaml", "detection:\n  min_samples: ${env:REPLAY_MIN_SAMPLES}\n")
+	cfg, err := replayConfig(ctx, single, "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
+	cfg, err = replayConfig(ctx, "file:"+single, "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
+	cfg, err = replayConfig(ctx, "yaml:detection::min_samples: 66", "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 66, cfg.Detection.MinSamples)
+	_, err = replayConfig(ctx, single, "releasecorrelation/a", nil)
+	require.ErrorContains(t, err, "holds one processor's settings, not a collector config")
+
+	// A whole collector config with one releasecorrelation processor: taken.
+	one := write("one.yaml", `
+processors:
+  batch: {}
+  releasecorrelation/only:
+    detection:
+      min_samples: ${env:REPLAY_MIN_SAMPLES}
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [releasecorrelation/only], exporters: [nop]}
+`)
+	cfg, err = replayConfig(ctx, one, "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
+	cfg, err = replayConfig(ctx, one, "releasecorrelation/only", []string{"detection::min_samples=88"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 88, cfg.Detection.MinSamples, "--set applies over the picked processor")
+
+	// Several: --processor names one; without it, an error listing them.
+	several := write("several.yaml", `
+processors:
+  releasecorrelation/b:
+    detection: {min_samples: 22}
+  releasecorrelation:
+    detection: {min_samples: 11}
+  releasecorrelation/a:
+    detection: {min_samples: 33}
+`)
+	for i := 0; i < 5; i++ {
+		_, err = replayConfig(ctx, several, "", nil)
+		require.ErrorContains(t, err, "has 3 releasecorrelation processors (releasecorrelation, releasecorrelation/a, releasecorrelation/b): choose one with --processor")
+	}
+	for id, want := range map[string]int{"releasecorrelation": 11, "releasecorrelation/a": 33, "releasecorrelation/b": 22} {
+		cfg, err = replayConfig(ctx, several, id, nil)
+		require.NoError(t, err, id)
+		assert.EqualValues(t, want, cfg.Detection.MinSamples, id)
+	}
+	_, err = replayConfig(ctx, several, "releasecorrelation/c", nil)
+	require.ErrorContains(t, err, "has no such processor (it has releasecorrelation, releasecorrelation/a, releasecorrelation/b)")
+	_, err = replayConfig(ctx, several, "batch", nil)
+	require.ErrorContains(t, err, `must name a releasecorrelation processor`)
+
+	none := write("none.yaml", "processors:\n  batch: {}\nservice: {}\n")
+	_, err = replayConfig(ctx, none, "", nil)
+	require.ErrorContains(t, err, "a collector config without a releasecorrelation processor")
+	_, err = replayConfig(ctx, "", "releasecorrelation/a", nil)
+	require.ErrorContains(t, err, "needs --config")
+	_, err = replayConfig(ctx, filepath.Join(dir, "missing.yaml"), "", nil)
+	require.Error(t, err)
+
+	// Through the command: the flag reaches the resolver.
+	telemetry, events := writeRecording(t)
+	out, err := runReplay(t, "--telemetry", telemetry, "--events", events, "--config", several)
+	require.ErrorContains(t, err, "choose one with --processor", out)
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--config", several, "--processor", "releasecorrelation/a")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "deploy-4711")
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/client"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -226,7 +227,8 @@ func (s *releaseStore) review(approve bool) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "actor", release.RuleTooLong, "is longer than 256 bytes")
 			return
 		}
-		rv := release.Review{DecisionID: r.PathValue("id"), Approved: approve, Actor: req.Actor, At: time.Now().UTC()}
+		rv := release.Review{DecisionID: r.PathValue("id"), Approved: approve, At: time.Now().UTC()}
+		s.setReviewer(r, req.Actor, &rv)
 		if _, err := s.Review(r.Context(), rv); err != nil {
 			if errors.Is(err, ErrNotPending) {
 				writeError(w, http.StatusConflict, "id", "not_pending", err.Error())
@@ -237,6 +239,35 @@ func (s *releaseStore) review(approve bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusAccepted, rv)
 	}
+}
+
+// identityAttributes are the client-info auth attributes that name the
+// person behind a request, in the order they are looked for: "subject" is
+// set by oidc (the token's sub, or its username_claim), "username" by
+// basicauth. "raw" (the credential itself) is never read. bearertokenauth
+// puts no auth data in the client info: it names nobody.
+var identityAttributes = []string{"subject", "username"}
+
+// setReviewer fills in who reviews: the identity the server's
+// authenticator established, when it established one; otherwise the name
+// the request body gave, labelled as such (with the authenticator's id
+// when one let the request in without naming anyone).
+func (s *releaseStore) setReviewer(r *http.Request, claimed string, rv *release.Review) {
+	var authenticator string
+	if s.cfg.Auth.HasValue() {
+		authenticator = s.cfg.Auth.Get().Config.AuthenticatorID.String()
+	}
+	if authenticator != "" {
+		if ad := client.FromContext(r.Context()).Auth; ad != nil {
+			for _, attr := range identityAttributes {
+				if v, ok := ad.GetAttribute(attr).(string); ok && strings.TrimSpace(v) != "" {
+					rv.Actor, rv.ReviewerSource, rv.Authenticator, rv.IdentityAttribute = v, release.ReviewerAuthenticated, authenticator, attr
+					return
+				}
+			}
+		}
+	}
+	rv.Actor, rv.ReviewerSource, rv.Authenticator = claimed, release.ReviewerRequest, authenticator
 }
 
 // annotationRequest is the body of POST /api/v1/releases/{id}/annotations.

@@ -343,6 +343,9 @@ type releaseData struct {
 	Now         time.Time
 	Age         string
 	DecLink     string
+	// Authenticator is the id of the server's auth extension, if any:
+	// reviews are recorded under the identity it establishes.
+	Authenticator string
 }
 
 func (s *releaseStore) pageRelease(w http.ResponseWriter, r *http.Request) {
@@ -377,6 +380,9 @@ func (s *releaseStore) pageRelease(w http.ResponseWriter, r *http.Request) {
 		Labels: release.AnnotationLabels, Annotations: rel.Annotations, Now: now, Age: age(now.Sub(rel.StartedAt)),
 		MoreDecs: len(decs) - len(rows),
 		DecLink:  "/api/v1/decisions?release=" + url.QueryEscape(id),
+	}
+	if s.cfg.Auth.HasValue() {
+		data.Authenticator = s.cfg.Auth.Get().Config.AuthenticatorID.String()
 	}
 	data.State, data.StateClass = releaseState(rel, latest)
 	if p := rel.Release.RolloutPercentage; p != nil {

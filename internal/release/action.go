@@ -64,11 +64,34 @@ const (
 
 // Review is a person's answer to a decision waiting for approval.
 type Review struct {
-	DecisionID string    `json:"decision_id"`
-	Approved   bool      `json:"approved"`
-	Actor      string    `json:"actor,omitempty"`
-	At         time.Time `json:"at"`
+	DecisionID string `json:"decision_id"`
+	Approved   bool   `json:"approved"`
+	// Actor is the reviewer: the identity the server's authenticator
+	// established, or the name the request gave (ReviewerSource says
+	// which).
+	Actor string `json:"actor,omitempty"`
+	// ReviewerSource is ReviewerAuthenticated or ReviewerRequest; empty on
+	// reviews recorded before it was kept.
+	ReviewerSource string `json:"reviewer_source,omitempty"`
+	// Authenticator is the id of the server auth extension that
+	// authenticated the request (for example "oidc" or "basicauth/ops"),
+	// empty when none is configured.
+	Authenticator string `json:"authenticator,omitempty"`
+	// IdentityAttribute is the client-info auth attribute the reviewer was
+	// read from ("subject" for oidc, "username" for basicauth).
+	IdentityAttribute string    `json:"identity_attribute,omitempty"`
+	At                time.Time `json:"at"`
 }
+
+// Where a review's reviewer comes from.
+const (
+	// ReviewerAuthenticated: the identity the server's auth extension put
+	// in the request's client info; the request body's name is ignored.
+	ReviewerAuthenticated = "authenticated"
+	// ReviewerRequest: the name the request body gave, unverified (no
+	// authenticator, or one that names nobody, such as bearertokenauth).
+	ReviewerRequest = "request"
+)
 
 // SignalPoint is one signal's candidate and control values at a moment of
 // an evaluation (running totals since the warm-up ended).
