@@ -55,7 +55,7 @@ func TestCLI(t *testing.T) {
 		{"empty_endpoint.yaml", "receivers::releasemetadata: endpoint: must be set"},
 		{"store_limits.yaml", "extensions::releasestore: dedupe_window: must be greater than zero (got 0s)"},
 		{"undefined_receiver.yaml", `references receiver "otlp" which is not configured`},
-		{"unknown_component.yaml", `unknown type: "kafka"`},
+		{"unknown_component.yaml", `unknown type: "loadbalancing"`},
 		{"not_yaml.yaml", "found character that cannot start any token"},
 	}
 	for _, tt := range invalid {
