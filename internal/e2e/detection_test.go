@@ -103,17 +103,25 @@ func (c *canary) tick() {
 	time.Sleep(250 * time.Millisecond)
 }
 
-// TestCanaryRegressionIsDecided runs the product's main promise end to end
-// on the embedded default config: a canary is announced, control and
-// candidate spans stream in over OTLP, and within seconds a decision with
-// its evidence appears in the API and in the logs pipeline.
-func TestCanaryRegressionIsDecided(t *testing.T) {
+// startNoFlags runs the built binary with no flags (the embedded default
+// config, on its fixed ports) and a fresh data directory.
+func startNoFlags(t *testing.T) *e2etest.Process {
+	t.Helper()
 	bin := e2etest.Binary(t)
 	e2etest.RequirePortsFree(t, 4317, 4318, 8088, 8089, 13133, 8888)
 	p := e2etest.Start(t, bin, e2etest.Options{Env: []string{
 		"OTELCOL_RELEASE_DATA_DIR=" + filepath.Join(t.TempDir(), "state"), "HOME=" + t.TempDir(), "XDG_STATE_HOME=",
 	}})
 	p.RequireReady(startTimeout, "http://localhost:13133/", "http://localhost:8089/api/v1/decisions")
+	return p
+}
+
+// TestCanaryRegressionIsDecided runs the product's main promise end to end
+// on the embedded default config: a canary is announced, control and
+// candidate spans stream in over OTLP, and within seconds a decision with
+// its evidence appears in the API and in the logs pipeline.
+func TestCanaryRegressionIsDecided(t *testing.T) {
+	p := startNoFlags(t)
 
 	c := newCanary(t, "http://localhost:8088", "http://localhost:4318", 42)
 	c.stable(12)
@@ -202,12 +210,7 @@ func TestCanaryRegressionIsDecided(t *testing.T) {
 // deployed). v1.4.1 serves 400 requests/s with 1% errors next to v1.4.2's
 // 45 requests/s with 6%: the canary must be rolled back.
 func TestFirstDeployIsDecided(t *testing.T) {
-	bin := e2etest.Binary(t)
-	e2etest.RequirePortsFree(t, 4317, 4318, 8088, 8089, 13133, 8888)
-	p := e2etest.Start(t, bin, e2etest.Options{Env: []string{
-		"OTELCOL_RELEASE_DATA_DIR=" + filepath.Join(t.TempDir(), "state"), "HOME=" + t.TempDir(), "XDG_STATE_HOME=",
-	}})
-	p.RequireReady(startTimeout, "http://localhost:13133/", "http://localhost:8089/api/v1/decisions")
+	p := startNoFlags(t)
 
 	c := newCanary(t, "http://localhost:8088", "http://localhost:4318", 8)
 	// Telemetry flows before anything is known about releases.
