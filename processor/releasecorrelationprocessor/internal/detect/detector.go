@@ -212,29 +212,6 @@ func (d *Detector) Stats() Stats {
 	return Stats{Arms: arms, Evaluations: evals, ArmsEvicted: evicted, Hints: d.hints.Len(), ImplicitReleases: implicit}
 }
 
-// Version is one version of a service seen in its telemetry.
-type Version struct {
-	Version             string
-	FirstSeen, LastSeen time.Time
-	Requests            float64
-}
-
-// Versions returns the versions a release key is seen running, most
-// recently seen first.
-func (d *Detector) Versions(sk release.ServiceKey, scope string) []Version {
-	d.armsMu.RLock()
-	list := append([]*Arm(nil), d.byService[serviceScope{sk, scope}]...)
-	d.armsMu.RUnlock()
-	out := make([]Version, 0, len(list))
-	for _, a := range list {
-		a.mu.Lock()
-		out = append(out, Version{Version: a.label, FirstSeen: a.firstSeen, LastSeen: a.lastSeen, Requests: a.total + a.cur.requests})
-		a.mu.Unlock()
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
-	return out
-}
-
 // controlChoice is the version a candidate is compared with, and why.
 type controlChoice struct {
 	arm   *Arm // nil when that version was not seen yet

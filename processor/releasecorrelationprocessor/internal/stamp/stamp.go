@@ -179,13 +179,17 @@ func (s *Stamper) Match(attrs pcommon.Map, hints Hinter) (m Match, ok bool) {
 	case m.Version == "" && (controlVersion == "" || active.Release.Strategy == release.StrategyAllAtOnce):
 		// One live version (or an all-at-once deploy, whose telemetry
 		// from now on is the new version's): the resource runs it.
-		m.Release, m.Role, m.Inferred, m.Version, m.Label = active, activeRole(active), true, activeVersion, active.Version()
+		m.Release, m.Role, m.Inferred, m.Version = active, activeRole(active), true, activeVersion
 	case m.Version == "":
 		// Two live versions and no way to tell: unknown.
 	case m.Version == activeVersion:
 		m.Release, m.Role = active, activeRole(active)
 	case m.Version == controlVersion:
 		m.Release, m.Role = control, RoleControl
+	}
+	if m.Inferred && m.Release != nil {
+		// Written as its release writes it.
+		m.Label = m.Release.Version()
 	}
 	return m, true
 }
@@ -212,7 +216,6 @@ func (s *Stamper) Apply(attrs pcommon.Map, m Match, fields []Field) {
 	if m.Key == nil || m.Role == "" {
 		return
 	}
-
 	r := m.Release
 	for _, f := range fields {
 		switch f {
@@ -222,10 +225,8 @@ func (s *Stamper) Apply(attrs pcommon.Map, m Match, fields []Field) {
 		case FieldServiceVersion:
 			// Only a version the resource did not say itself: inferred from
 			// the only live version, or learned from its pod.
-			if m.Inferred && r != nil {
-				s.put(attrs, string(f), r.Version())
-			} else if m.Inferred {
-				s.put(attrs, string(f), m.Version)
+			if m.Inferred {
+				s.put(attrs, string(f), m.Label)
 			}
 			continue
 		}
