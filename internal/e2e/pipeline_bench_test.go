@@ -23,7 +23,7 @@ import (
 // the release-metadata receiver are there in both, so that only the
 // processor differs.
 const pipelineConfig = `
-extensions:
+extensions:%[5]s
   releasestore:
     endpoint: %[1]s
 receivers:
@@ -44,7 +44,7 @@ service:
   telemetry:
     metrics:
       level: none
-  extensions: [releasestore]
+  extensions: [releasestore%[6]s]
   pipelines:
     traces:
       receivers: [otlp]
@@ -153,7 +153,13 @@ func BenchmarkPipelineCPUPerSpan(b *testing.B) {
 			dir := b.TempDir()
 			api, otlp, events := e2etest.FreeAddr(b), e2etest.FreeAddr(b), e2etest.FreeAddr(b)
 			cfg := filepath.Join(dir, "pipeline.yaml")
-			require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(pipelineConfig, api, otlp, events, processors)), 0o600))
+			// OTELCOL_RELEASE_PPROF=host:port serves the collector's
+			// profiles while it runs, to see where its CPU goes.
+			pprofExt, pprofID := "", ""
+			if addr := os.Getenv("OTELCOL_RELEASE_PPROF"); addr != "" {
+				pprofExt, pprofID = "\n  pprof:\n    endpoint: "+addr, ", pprof"
+			}
+			require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(pipelineConfig, api, otlp, events, processors, pprofExt, pprofID)), 0o600))
 			p := e2etest.Start(b, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: isolatedEnv(dir)})
 			p.RequireReady(startTimeout, "http://"+api+"/api/v1/releases")
 			p.RequireListening(startTimeout, otlp, events)
