@@ -260,3 +260,42 @@ func TestFirstDeployIsDecided(t *testing.T) {
 		assert.Equal(t, "deploy-4711", d.ReleaseID(), "unexpected decision: %s", d.Rationale)
 	}
 }
+
+// TestImplicitReleaseOnTheDefaultConfig: a team with no deploy webhook at
+// all. On the no-flags binary, v1.4.1 serves, then v1.4.2 appears in the
+// telemetry failing 20% of its requests; it is recorded as an observed
+// release and rolled back, and the decision says where it came from.
+func TestImplicitReleaseOnTheDefaultConfig(t *testing.T) {
+	p := startNoFlags(t)
+	c := newCanary(t, "http://localhost:8088", "http://localhost:4318", 5)
+	for i := 0; i < 40; i++ {
+		c.send("v1.4.1", 40, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+	const id = "observed:production:shop.checkout:v1.4.2"
+	var decision *release.Decision
+	deadline := time.Now().Add(90 * time.Second)
+	for i := 0; decision == nil && time.Now().Before(deadline); i++ {
+		c.tick()
+		if i%4 != 3 {
+			continue
+		}
+		var got struct {
+			Decisions []*release.Decision `json:"decisions"`
+		}
+		e2etest.Get(t, "http://localhost:8089/api/v1/decisions?action=rollback").JSON(t, &got)
+		if len(got.Decisions) > 0 {
+			decision = got.Decisions[0]
+		}
+	}
+	require.NotNil(t, decision, "no rollback within 90 s; output:\n%s", p.Tail(60))
+	assert.Equal(t, id, decision.ReleaseID())
+	assert.Equal(t, release.SourceObserved, decision.Release["source"])
+	assert.Equal(t, "v1.4.1", decision.Release["previous_version"])
+	assert.Contains(t, decision.Rationale, "seen in the telemetry without a deploy event")
+	var rel release.Release
+	e2etest.Get(t, "http://localhost:8089/api/v1/releases/"+id).JSON(t, &rel)
+	assert.Equal(t, release.SourceObserved, rel.Source)
+	assert.Equal(t, "v1.4.1", rel.Release.PreviousVersion)
+	require.NoError(t, p.WaitForOutput(id, 10*time.Second), "announced as a release.deployment record")
+}
