@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-	"text/template"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-release/otelcol-release/internal/e2etest"
 )
@@ -50,23 +47,11 @@ func argocdRender(t *testing.T, name string) []byte {
 // of the notifications ConfigMap cmYAML.
 func argocdRenderWith(t *testing.T, cmYAML, app []byte) []byte {
 	t.Helper()
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	require.NoError(t, yaml.Unmarshal(cmYAML, &cm))
-	var tmpl struct {
-		Webhook map[string]struct {
-			Body string `yaml:"body"`
-		} `yaml:"webhook"`
-	}
-	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.otelcol-release-deploy-event"]), &tmpl))
-	body, err := template.New("body").Parse(tmpl.Webhook["otelcol-release"].Body)
+	tmpl, err := e2etest.ArgoCDTemplate(cmYAML)
 	require.NoError(t, err)
-	var application map[string]any
-	require.NoError(t, json.Unmarshal(app, &application))
-	var out bytes.Buffer
-	require.NoError(t, body.Execute(&out, map[string]any{"app": application}))
-	return out.Bytes()
+	body, err := e2etest.RenderArgoCD(tmpl, app)
+	require.NoError(t, err)
+	return body
 }
 
 // TestRealPayloadSequences drives real payloads of Flux, CDEvents, Argo CD

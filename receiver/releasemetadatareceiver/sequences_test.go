@@ -1,7 +1,6 @@
 package releasemetadatareceiver
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-release/otelcol-release/internal/e2etest"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -162,35 +161,22 @@ func TestSequenceCDEventsDeployedUpgradedRolledBackRemoved(t *testing.T) {
 	assert.Equal(t, release.StatusRemoved, h.release(t, live.ID).Status)
 }
 
-// argocdTemplate is the body of the shipped notification template.
+// argocdTemplate is the shipped notification template.
 func argocdTemplate(t *testing.T) *template.Template {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/argocd-notifications-cm.yaml")
 	require.NoError(t, err)
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	require.NoError(t, yaml.Unmarshal(raw, &cm))
-	var tmpl struct {
-		Webhook map[string]struct {
-			Body string `yaml:"body"`
-		} `yaml:"webhook"`
-	}
-	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.otelcol-release-deploy-event"]), &tmpl))
-	parsed, err := template.New("body").Parse(tmpl.Webhook["otelcol-release"].Body)
+	tmpl, err := e2etest.ArgoCDTemplate(raw)
 	require.NoError(t, err)
-	return parsed
+	return tmpl
 }
 
-// argocdBody renders a corpus Application as the notifications controller
-// would send it.
+// argocdBody renders a corpus Application through the template.
 func argocdBody(t *testing.T, tmpl *template.Template, file string) []byte {
 	t.Helper()
-	var app map[string]any
-	require.NoError(t, json.Unmarshal(readCorpus(t, "argocd/"+file), &app))
-	var out bytes.Buffer
-	require.NoError(t, tmpl.Execute(&out, map[string]any{"app": app}))
-	return out.Bytes()
+	body, err := e2etest.RenderArgoCD(tmpl, readCorpus(t, "argocd/"+file))
+	require.NoError(t, err)
+	return body
 }
 
 func TestSequenceArgoCDRunningFailedRetrySucceeded(t *testing.T) {

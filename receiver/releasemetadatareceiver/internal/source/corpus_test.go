@@ -1,50 +1,27 @@
 package source
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-	"text/template"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-release/otelcol-release/internal/e2etest"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
-
-// argocdTemplateBody returns the body of the shipped notification template.
-func argocdTemplateBody(t testing.TB) string {
-	t.Helper()
-	raw, err := os.ReadFile(argocdConfigMap)
-	require.NoError(t, err)
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	require.NoError(t, yaml.Unmarshal(raw, &cm))
-	var tmpl struct {
-		Webhook map[string]struct {
-			Body string `yaml:"body"`
-		} `yaml:"webhook"`
-	}
-	require.NoError(t, yaml.Unmarshal([]byte(cm.Data["template.otelcol-release-deploy-event"]), &tmpl))
-	body := tmpl.Webhook["otelcol-release"].Body
-	require.NotEmpty(t, body)
-	return body
-}
 
 // renderArgoCDCorpus renders a corpus Application through the shipped
 // template, as the notifications controller does.
 func renderArgoCDCorpus(t testing.TB, file string) []byte {
 	t.Helper()
-	var app map[string]any
-	require.NoError(t, json.Unmarshal(readTestdata(t, filepath.Join("corpus", "argocd", file)), &app))
-	tmpl, err := template.New("body").Parse(argocdTemplateBody(t))
+	raw, err := os.ReadFile(argocdConfigMap)
 	require.NoError(t, err)
-	var out bytes.Buffer
-	require.NoError(t, tmpl.Execute(&out, map[string]any{"app": app, "context": map[string]string{}}))
-	return out.Bytes()
+	tmpl, err := e2etest.ArgoCDTemplate(raw)
+	require.NoError(t, err)
+	body, err := e2etest.RenderArgoCD(tmpl, readTestdata(t, filepath.Join("corpus", "argocd", file)))
+	require.NoError(t, err)
+	return body
 }
 
 // fluxWithEnvironment adds what an Alert's spec.eventMetadata adds.
