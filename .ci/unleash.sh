@@ -2,7 +2,7 @@
 # Starts a real Unleash (unleash-server 8.2.0 from npm) backed by a real
 # PostgreSQL (Debian) on loopback, for the rollback exporter's Unleash test.
 #
-#   exports=$(bash .ci/unleash.sh) && eval "$exports"   # sets UNLEASH_URL, UNLEASH_TOKEN
+#   exports=$(bash .ci/unleash.sh) && eval "$exports"   # sets UNLEASH_URL, UNLEASH_TOKEN, OTELCOL_RELEASE_TEST_POSTGRES
 #   bash .ci/unleash.sh stop                             # stops both servers
 #
 # (Assign first, then eval: `eval "$(...)"` alone hides a failure from set -e.)
@@ -40,6 +40,9 @@ exports() {
 	say "ready after $(($(date +%s) - start_ts)) s: $URL"
 	echo "export UNLEASH_URL=$URL"
 	echo "export UNLEASH_TOKEN='$TOKEN'"
+	# The same PostgreSQL is the shared release state of the gateway-fleet
+	# tests; each test works in a schema of its own.
+	echo "export OTELCOL_RELEASE_TEST_POSTGRES='postgres://postgres@127.0.0.1:${PG_PORT}/postgres?sslmode=disable'"
 }
 healthy() { curl -fsS --max-time 3 "$URL/health" 2>/dev/null | grep -q '"GOOD"'; }
 token_ok() { curl -fsS --max-time 3 -o /dev/null -H "Authorization: $TOKEN" "$URL/api/admin/projects/default/features" 2>/dev/null; }
