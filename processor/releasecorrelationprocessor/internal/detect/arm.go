@@ -143,6 +143,9 @@ type Arm struct {
 	windowStart time.Time
 	coarse      []coarseSlot
 	coarseKPI   [][MaxKPIs]float64
+	// fleetPub, in a fleet, is what the arm published of its cumulative
+	// counts (guarded by mu; nil until it is first published).
+	fleetPub *fleetPublished
 }
 
 func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration) *Arm {

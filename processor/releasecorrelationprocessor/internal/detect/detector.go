@@ -75,6 +75,12 @@ type Detector struct {
 	implicitTokens float64
 	implicitRefill time.Time
 	implicitTotal  int64
+
+	// fleet, when set, shares evidence with the other replicas of a
+	// gateway fleet, and says which releases this replica decides.
+	fleet    Fleet
+	fleetMu  sync.Mutex
+	fleetErr error
 }
 
 // serviceScope is a release key: a service in its environment and scope.
@@ -437,6 +443,9 @@ func (d *Detector) Tick() {
 		a.rotate(now, d.cfg.BaselineWindow, evaluated[a.key])
 	}
 	sort.Slice(evals, func(i, j int) bool { return evals[i].rel.ID < evals[j].rel.ID })
+	// In a fleet: publish this replica's interval, add the others' to the
+	// releases held here; the rest are evaluated without deciding.
+	held := d.exchange(now, evals)
 
 	env := map[string]counts{}
 	for _, a := range arms {
@@ -459,7 +468,7 @@ func (d *Detector) Tick() {
 			}
 			ev.snapshot(&d.cfg, othersIn(envBases[ev.cand.Service.Environment], ev.cand.Service))
 		}
-		dec, done := d.step(ev, now, env[ev.cand.Service.Environment])
+		dec, done := d.step(ev, now, env[ev.cand.Service.Environment], held != nil && !held[ev.rel.ID])
 		if dec != nil {
 			out = append(out, dec)
 		}
@@ -496,8 +505,9 @@ func (d *Detector) lookup(k ArmKey) *Arm {
 }
 
 // step advances one evaluation; it returns a decision to publish, and
-// whether the evaluation is over.
-func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release.Decision, bool) {
+// whether the evaluation is over. A shadow step (a fleet replica that does
+// not hold the release) gathers evidence and decides nothing.
+func (d *Detector) step(ev *evaluation, now time.Time, envLast counts, shadow bool) (*release.Decision, bool) {
 	cand, ctrl := d.lookup(ev.cand), d.lookup(ev.ctrl)
 	if now.Before(ev.warmEnd) {
 		if ctrl != nil {
@@ -526,7 +536,7 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release
 		ev.observe(&d.cfg, cand, ctrl, envLast, envLast.requests > 0)
 	}
 	v := ev.assess(&d.cfg, now, cand, ctrl)
-	if d.series != nil && now.Sub(ev.lastPoint) >= seriesEvery {
+	if d.series != nil && !shadow && now.Sub(ev.lastPoint) >= seriesEvery {
 		ev.lastPoint = now
 		d.series(ev.rel.ID, ev.point(now))
 	}
@@ -545,7 +555,7 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts) (*release
 	if ev.streak < d.cfg.Debounce && !over {
 		return nil, over
 	}
-	if !d.shouldPublish(ev, v) {
+	if shadow || !d.shouldPublish(ev, v) {
 		return nil, over
 	}
 	ev.published[v.action] = true
