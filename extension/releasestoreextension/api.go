@@ -39,6 +39,7 @@ func (s *releaseStore) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/releases/{id}/series", s.getSeries)
 	mux.HandleFunc("GET /api/v1/decisions", s.listDecisions)
 	mux.HandleFunc("GET /api/v1/decisions/{id}", s.getDecision)
+	mux.HandleFunc("GET /api/v1/fleet", s.getFleet)
 	mux.HandleFunc("POST /api/v1/decisions/{id}/approve", sameOrigin(s.review(true)))
 	mux.HandleFunc("POST /api/v1/decisions/{id}/dismiss", sameOrigin(s.review(false)))
 	// The operator page (page.go). Links in chat and paging messages point
@@ -352,4 +353,14 @@ func newID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// getFleet answers the fleet's state: this replica, whether it reaches the
+// shared store, and the replicas seen alive. 404 for a store of its own.
+func (s *releaseStore) getFleet(w http.ResponseWriter, r *http.Request) {
+	if s.shared == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "this release store is not shared (no shared: block in its configuration)"})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.fleetStatus(r.Context()))
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 )
 
@@ -28,7 +29,12 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = DefaultEndpoint
 	return &Config{
-		ServerConfig:     srv,
+		ServerConfig: srv,
+		Shared: configoptional.Default(SharedConfig{
+			PostgreSQL:    PostgreSQLConfig{Schema: "otelcol_release"},
+			LeaseDuration: 5 * time.Second,
+			KeepLog:       10 * time.Minute,
+		}),
 		MaxKeys:          10000,
 		MaxHistory:       20,
 		MaxDecisions:     10000,

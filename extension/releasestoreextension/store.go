@@ -143,6 +143,9 @@ type releaseStore struct {
 	// nil when none runs. Guarded by mu.
 	compacting chan struct{}
 
+	// shared is set when the state is shared by a fleet (shared.go).
+	shared *sharedLog
+
 	seriesMu sync.Mutex
 	series   map[string]*list.Element // of *releaseSeries, in seriesLRU
 	// seriesLRU orders the series least recently recorded first: the
@@ -252,6 +255,9 @@ func (s *releaseStore) Start(ctx context.Context, host component.Host) error {
 }
 
 func (s *releaseStore) open(ctx context.Context, host component.Host) error {
+	if s.cfg.Shared.HasValue() {
+		return s.openShared(ctx)
+	}
 	if s.cfg.Storage == nil {
 		s.logger.Warn("Release store has no storage configured: release state is kept in memory only and is lost on restart. Set `storage:` to a storage extension such as file_storage to persist it.")
 		return nil
@@ -321,6 +327,9 @@ func (s *releaseStore) Shutdown(ctx context.Context) error {
 	if s.server != nil {
 		errs = append(errs, s.server.Shutdown(ctx))
 		s.wg.Wait()
+	}
+	if s.shared != nil {
+		s.closeShared()
 	}
 	s.mu.Lock()
 	s.waitCompaction()
@@ -474,6 +483,10 @@ func (s *releaseStore) Record(ctx context.Context, events []release.Event) ([]Ou
 	if req.err != nil {
 		return nil, req.err
 	}
+	if s.shared != nil {
+		// The log follower told the subscribers when it applied them.
+		return req.outcomes, nil
+	}
 	for _, sub := range s.subscribers() {
 		if sub.OnRelease != nil {
 			for _, ch := range req.changes {
@@ -510,6 +523,10 @@ func (s *releaseStore) commitPending() {
 // applied, persists the fresh events of those accepted in one journal
 // append, and applies them.
 func (s *releaseStore) commit(batch []*recordRequest) {
+	if s.shared != nil {
+		s.commitShared(batch)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
@@ -661,6 +678,16 @@ func (s *releaseStore) Annotate(ctx context.Context, a release.Annotation) (*rel
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	if s.shared != nil {
+		if _, ok := s.Release(a.ReleaseID); !ok {
+			return nil, fmt.Errorf("release %q: %w", a.ReleaseID, ErrNotFound)
+		}
+		res, err := s.writeShared(ctx, []journal.Record{{Annotation: &a}})
+		if err != nil {
+			return nil, err
+		}
+		return res[0].released, res[0].err
+	}
 	r, err := func() (*release.Release, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -695,6 +722,19 @@ func (s *releaseStore) PublishDecision(ctx context.Context, d *release.Decision)
 	if err := d.Validate(); err != nil {
 		return false, err
 	}
+	if s.shared != nil {
+		if _, _, known := s.Decision(d.DecisionID); known {
+			return false, nil
+		}
+		res, err := s.writeShared(ctx, []journal.Record{{Decision: d}})
+		if err != nil {
+			return false, err
+		}
+		if res[0].added {
+			s.metrics.decision(string(d.Action))
+		}
+		return res[0].added, res[0].err
+	}
 	added, err := func() (bool, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -723,6 +763,13 @@ func (s *releaseStore) PublishDecision(ctx context.Context, d *release.Decision)
 
 // RecordOutcome implements Store.
 func (s *releaseStore) RecordOutcome(ctx context.Context, o release.ActionOutcome) error {
+	if s.shared != nil {
+		res, err := s.writeShared(ctx, []journal.Record{{Outcome: &o}})
+		if err != nil {
+			return err
+		}
+		return res[0].err
+	}
 	err := func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -768,6 +815,19 @@ func (s *releaseStore) PendingDecision(id string) (bool, *release.Review) {
 
 // Review implements Store.
 func (s *releaseStore) Review(ctx context.Context, r release.Review) (*release.Decision, error) {
+	if s.shared != nil {
+		if _, _, ok := s.Decision(r.DecisionID); !ok {
+			return nil, fmt.Errorf("decision %q: %w", r.DecisionID, ErrNotFound)
+		}
+		if pending, _ := s.PendingDecision(r.DecisionID); !pending {
+			return nil, fmt.Errorf("decision %q: %w", r.DecisionID, ErrNotPending)
+		}
+		res, err := s.writeShared(ctx, []journal.Record{{Review: &r}})
+		if err != nil {
+			return nil, err
+		}
+		return res[0].decision, res[0].err
+	}
 	d, err := func() (*release.Decision, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -21,13 +21,21 @@ const snapshotKey = "snapshot"
 
 func logKey(seq uint64) string { return fmt.Sprintf("wal/%020d", seq) }
 
-// Record is one state change, exactly one of its fields set.
+// Record is one state change, exactly one of its fields set (Origin
+// aside).
 type Record struct {
-	Event      *release.Event         `json:"event,omitempty"`
+	Event *release.Event `json:"event,omitempty"`
+	// Events are the events of one request, applied all or none: a shared
+	// log's writer cannot check them against a state other replicas change
+	// meanwhile, so every replica checks them when it applies them.
+	Events     []release.Event        `json:"events,omitempty"`
 	Annotation *release.Annotation    `json:"annotation,omitempty"`
 	Decision   *release.Decision      `json:"decision,omitempty"`
 	Outcome    *release.ActionOutcome `json:"outcome,omitempty"`
 	Review     *release.Review        `json:"review,omitempty"`
+	// Origin names the store instance that wrote the record to a shared
+	// log, so that it finds the results of its own records.
+	Origin string `json:"origin,omitempty"`
 }
 
 type snapshotEnvelope struct {
