@@ -20,7 +20,10 @@ func TestAppendConcurrentReaderSeesEverySeqOnce(t *testing.T) {
 	ctx := testCtx(t)
 
 	const writers, appends = 8, 50
-	type appended struct{ first, last int64; recs [][]byte }
+	type appended struct {
+		first, last int64
+		recs        [][]byte
+	}
 	results := make([][]appended, writers)
 	total := 0
 	for w := range writers {
