@@ -62,7 +62,7 @@ func (kv *KV) Batch(ctx context.Context, ops ...*storage.Operation) error {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, kv.db.pool, func(tx pgx.Tx) error {
-				for _, op := range ops {
+		for _, op := range ops {
 			var err error
 			switch op.Type {
 			case storage.Get:

@@ -37,6 +37,7 @@ func (db *DB) Acquire(ctx context.Context, holder string, names []string, ttl ti
 	var rows pgx.Rows
 	var err error
 	for attempt := 0; ; attempt++ {
+		clear(out) // rows of an aborted attempt are void
 		rows, err = db.pool.Query(ctx, db.q(`
 			INSERT INTO {s}.leases AS l (name, holder, epoch, expires)
 			SELECT n, $1, 1, now() + $2::bigint * interval '1 microsecond' FROM unnest($3::text[]) AS n

@@ -134,7 +134,9 @@ func (db *DB) q(sql string) string { return strings.ReplaceAll(sql, "{s}", db.sc
 
 // lockKey is the text an advisory lock key is hashed from; it names the
 // schema so that fleets (and tests) on other schemas do not contend.
-func (db *DB) lockKey(what string) string { return "otelcol-release/pgshared/" + what + ":" + db.schema }
+func (db *DB) lockKey(what string) string {
+	return "otelcol-release/pgshared/" + what + ":" + db.schema
+}
 
 // micros turns a duration into microseconds for `$n * interval '1 microsecond'`.
 func micros(d time.Duration) int64 { return d.Microseconds() }
