@@ -31,7 +31,10 @@ func init() {
 type WebhookConfig struct {
 	// ClientConfig holds the collector's standard HTTP client settings,
 	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
-	// headers, auth, compression...
+	// headers, auth, compression... Endpoint receives the decision document
+	// by POST; {attribute} placeholders in it are resolved from the
+	// decision. Headers are added to every request (redacted in the audit
+	// trail).
 	confighttp.ClientConfig `mapstructure:",squash"`
 
 	// Secret signs the requests: X-Signature-256 is "sha256=" + hex
