@@ -55,12 +55,31 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, &fs, cfg.QueueConfig.Get().StorageID)
 }
 
+func TestLoadClientSettings(t *testing.T) {
+	cfg, err := load(t, "rollback/client")
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, cfg.Timeout, "the exporter's timeout stays the default for every target")
+	require.Len(t, cfg.Targets, 2)
+	cd := cfg.Targets[0].Settings.(*target.ArgoCDConfig)
+	assert.Equal(t, "https://argocd.internal.example.com", cd.Server)
+	assert.Equal(t, "/etc/otelcol/internal-ca.pem", cd.TLS.CAFile)
+	assert.Equal(t, "http://proxy.internal.example.com:3128", cd.ProxyURL)
+	assert.Equal(t, 20*time.Second, cd.Timeout)
+	require.True(t, cd.Auth.HasValue())
+	assert.Equal(t, component.MustNewIDWithName("bearertokenauth", "argocd"), cd.Auth.Get().AuthenticatorID)
+	gate := cfg.Targets[1].Settings.(*target.SpinnakerConfig)
+	v, ok := gate.Headers.Get("X-Spinnaker-Token")
+	require.True(t, ok, "headers keep their map form")
+	assert.Equal(t, "s3cret", string(v))
+}
+
 func TestInvalidConfigs(t *testing.T) {
 	for id, want := range map[string]string{
-		"rollback/two_types":  `"nonexistent" is neither a target setting (name, dry_run, match) nor a target type`,
-		"rollback/no_type":    "a target needs exactly one target type key",
-		"rollback/bad_target": `targets[0] (x): webhook: endpoint: must be an http or https URL`,
-		"rollback/bad_brake":  "max_actions: count must be >= 0, and per > 0 when count is set",
+		"rollback/two_types":       `"nonexistent" is neither a target setting (name, dry_run, match) nor a target type`,
+		"rollback/no_type":         "a target needs exactly one target type key",
+		"rollback/bad_target":      `targets[0] (x): webhook: endpoint: must be an http or https URL`,
+		"rollback/bad_brake":       "max_actions: count must be >= 0, and per > 0 when count is set",
+		"rollback/client_endpoint": "targets[0] (argocd-internal): argocd: endpoint: not used by this target type; its URL is server",
 	} {
 		_, err := load(t, id)
 		require.ErrorContains(t, err, want, id)

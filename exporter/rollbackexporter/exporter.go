@@ -34,6 +34,9 @@ type boundTarget struct {
 	cfg     TargetConfig
 	target  target.Target
 	actions []release.Action
+	// clients are built at Start from the target's client settings (nil
+	// for targets without them, such as argo_rollouts and flagd).
+	clients *target.Clients
 }
 
 type rollbackExporter struct {
@@ -75,6 +78,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollbackExporter, error) 
 		}
 		e.targets = append(e.targets, boundTarget{cfg: tc, target: t, actions: actions})
 	}
+	// Targets without client settings (argo_rollouts builds its own client
+	// from the kubeconfig; flagd writes a file) act through these.
 	e.client = &http.Client{Transport: &target.RecordingTransport{}, Timeout: cfg.Timeout}
 	e.dryHTTP = &http.Client{Transport: &target.RecordingTransport{DryRun: true}, Timeout: cfg.Timeout}
 	meter := set.TelemetrySettings.MeterProvider.Meter(scopeName)
@@ -98,6 +103,20 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollbackExporter, error) 
 }
 
 func (e *rollbackExporter) start(ctx context.Context, host component.Host) error {
+	// Each HTTP target's client, built as any collector component builds
+	// one, so that tls, proxy_url, headers and auth extensions apply.
+	for i := range e.targets {
+		t := &e.targets[i]
+		cs, ok := t.cfg.Settings.(target.ClientSettings)
+		if !ok || t.clients != nil {
+			continue
+		}
+		clients, err := target.NewClients(ctx, cs.HTTPClientConfig(), host.GetExtensions(), e.set.TelemetrySettings, e.cfg.Timeout)
+		if err != nil {
+			return fmt.Errorf("rollback: targets[%d] (%s): %s: %w", i, t.cfg.Name, t.cfg.Type, err)
+		}
+		t.clients = &clients
+	}
 	st, err := releasestoreextension.FindStore(host, e.cfg.Store)
 	if err != nil {
 		return fmt.Errorf("rollback: %w", err)
@@ -345,7 +364,13 @@ func (e *rollbackExporter) carryOut(ctx context.Context, d *release.Decision, t 
 		dry = *t.cfg.DryRun
 	}
 	env := target.Env{HTTP: e.client, Now: e.now, OperatorURL: e.cfg.OperatorURL, TraceURL: e.traceURL, DryRun: dry}
-	if dry {
+	timeout := e.cfg.Timeout
+	switch {
+	case t.clients != nil && dry:
+		env.HTTP, timeout = t.clients.Dry, t.clients.Timeout
+	case t.clients != nil:
+		env.HTTP, timeout = t.clients.Live, t.clients.Timeout
+	case dry:
 		env.HTTP = e.dryHTTP
 	}
 	var rel *release.Release
@@ -363,7 +388,7 @@ func (e *rollbackExporter) carryOut(ctx context.Context, d *release.Decision, t 
 	for {
 		attempts++
 		rec := &target.Recorder{}
-		actx, cancel := context.WithTimeout(target.WithRecorder(ctx, rec), e.cfg.Timeout)
+		actx, cancel := context.WithTimeout(target.WithRecorder(ctx, rec), timeout)
 		summary, err := t.target.Act(actx, env, a)
 		cancel()
 		switch {

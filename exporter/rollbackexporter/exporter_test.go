@@ -120,7 +120,10 @@ func startEnv(t *testing.T, dir string) *env {
 }
 
 func webhookTarget(name, endpoint string, actions ...release.Action) TargetConfig {
-	return TargetConfig{Name: name, Type: "webhook", Settings: &target.WebhookConfig{Endpoint: endpoint}, Match: MatchConfig{Actions: actions}}
+	f, _ := target.Lookup("webhook")
+	wh := f.NewConfig().(*target.WebhookConfig)
+	wh.Endpoint = endpoint
+	return TargetConfig{Name: name, Type: "webhook", Settings: wh, Match: MatchConfig{Actions: actions}}
 }
 
 func (e *env) exporter(t *testing.T, mutate func(*Config)) exporter.Logs {

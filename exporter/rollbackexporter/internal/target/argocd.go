@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -21,13 +22,18 @@ func init() {
 	Register(Factory{
 		Type:      "argocd",
 		Actions:   []release.Action{release.ActionRollback},
-		NewConfig: func() any { return &ArgoCDConfig{App: "{service.name}"} },
+		NewConfig: func() any { return &ArgoCDConfig{ClientConfig: clientDefaults(""), App: "{service.name}"} },
 		New:       func(cfg any) (Target, error) { return &argoCD{cfg: cfg.(*ArgoCDConfig)}, nil },
 	})
 }
 
 // ArgoCDConfig configures rollbacks through the Argo CD API server.
 type ArgoCDConfig struct {
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: tls, proxy_url, timeout, headers,
+	// auth, compression... Its endpoint is not used: the URL is server.
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// Server is the API server's base URL (https://argocd.example.com).
 	Server string `mapstructure:"server"`
 	// Token is an Argo CD API token (an account or project role token)
@@ -44,8 +50,14 @@ type ArgoCDConfig struct {
 	Prune bool `mapstructure:"prune"`
 }
 
+// HTTPClientConfig implements ClientSettings.
+func (c *ArgoCDConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *ArgoCDConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, "server"); err != nil {
+		return err
+	}
 	if c.Server == "" {
 		return errors.New("server: required")
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -19,7 +20,7 @@ func init() {
 	Register(Factory{
 		Type:      "flagsmith",
 		Actions:   []release.Action{release.ActionFlagOff},
-		NewConfig: func() any { return &FlagsmithConfig{Endpoint: "https://api.flagsmith.com"} },
+		NewConfig: func() any { return &FlagsmithConfig{ClientConfig: clientDefaults("https://api.flagsmith.com")} },
 		New:       func(cfg any) (Target, error) { return &flagsmith{cfg: cfg.(*FlagsmithConfig)}, nil },
 	})
 }
@@ -27,9 +28,11 @@ func init() {
 // FlagsmithConfig configures the Flagsmith target: it turns the release's
 // feature flags off in one environment through the Admin API.
 type FlagsmithConfig struct {
-	// Endpoint is the API's base URL (https://api.flagsmith.com, or a
-	// self-hosted server's).
-	Endpoint string `mapstructure:"endpoint"`
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
+	// headers, auth, compression...
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// APIKey is an Admin API key (an organisation API key), sent as
 	// "Authorization: Api-Key <key>".
 	APIKey configopaque.String `mapstructure:"api_key"`
@@ -41,8 +44,14 @@ type FlagsmithConfig struct {
 	Flags []string `mapstructure:"flags"`
 }
 
+// HTTPClientConfig implements ClientSettings.
+func (c *FlagsmithConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *FlagsmithConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, ""); err != nil {
+		return err
+	}
 	if err := flagEndpointCheck("endpoint", c.Endpoint, true); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -21,7 +22,7 @@ func init() {
 		// A notification is not a failed deployment: only actions that stop
 		// the release mark it failed, unless match::actions says otherwise.
 		Actions:   []release.Action{release.ActionRollback, release.ActionPause},
-		NewConfig: func() any { return &GitHubConfig{APIURL: "https://api.github.com"} },
+		NewConfig: func() any { return &GitHubConfig{ClientConfig: clientDefaults(""), APIURL: "https://api.github.com"} },
 		New:       func(cfg any) (Target, error) { return &github{cfg: cfg.(*GitHubConfig)}, nil },
 	})
 }
@@ -29,6 +30,11 @@ func init() {
 // GitHubConfig configures the GitHub target: a failure deployment status,
 // and optionally a workflow dispatch.
 type GitHubConfig struct {
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: tls, proxy_url, timeout, headers,
+	// auth, compression... Its endpoint is not used: the URL is api_url.
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// APIURL is the REST API's base URL (https://HOST/api/v3 for GitHub
 	// Enterprise Server).
 	APIURL string `mapstructure:"api_url"`
@@ -61,8 +67,14 @@ type GitHubWorkflowConfig struct {
 
 var githubRepoName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 
+// HTTPClientConfig implements ClientSettings.
+func (c *GitHubConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *GitHubConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, "api_url"); err != nil {
+		return err
+	}
 	if c.APIURL == "" {
 		return errors.New("api_url: required")
 	}

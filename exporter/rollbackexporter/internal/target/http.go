@@ -3,7 +3,10 @@ package target
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,6 +50,10 @@ func Do(ctx context.Context, client *http.Client, method, url string, headers ma
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if untrusted(err) {
+			// Retrying cannot make the certificate trusted.
+			return 0, nil, Permanent("%s %s: the server's TLS certificate is not trusted (set tls::ca_file to the CA that signed it, or fix tls::server_name_override): %v", method, url, err)
+		}
 		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
@@ -59,6 +66,15 @@ func Do(ctx context.Context, client *http.Client, method, url string, headers ma
 	default:
 		return resp.StatusCode, answer, Permanent("%s %s: %d %s", method, url, resp.StatusCode, clip(answer))
 	}
+}
+
+// untrusted tells a failed verification of the server's certificate.
+func untrusted(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
 }
 
 func clip(b []byte) string {
@@ -129,14 +145,32 @@ var sensitive = map[string]bool{"authorization": true, "private-token": true, "x
 type RecordingTransport struct {
 	Base   http.RoundTripper
 	DryRun bool
+	// redactAdded, set when the transport is the innermost layer of a
+	// client built by NewClients, redacts the headers that the target did
+	// not set itself (configured headers, the auth extension's), and their
+	// values wherever they appear.
+	redactAdded bool
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rec := release.RecordedRequest{Method: req.Method, URL: req.URL.String(), Headers: map[string]string{}}
+	own, marked := req.Context().Value(targetHeadersKey{}).(map[string]bool)
+	added := map[string]string{}
 	for k, vs := range req.Header {
 		v := strings.Join(vs, ",")
-		if sensitive[strings.ToLower(k)] {
+		switch {
+		case t.redactAdded && marked && !own[http.CanonicalHeaderKey(k)] && !notSecret[http.CanonicalHeaderKey(k)]:
+			for _, s := range vs {
+				if len(s) >= 4 {
+					added[s] = "<redacted>"
+				}
+				if _, tok, ok := strings.Cut(s, " "); ok && len(tok) >= 8 {
+					added[tok] = "<redacted>" // the credential of "Scheme credential"
+				}
+			}
+			v = "<redacted>"
+		case sensitive[strings.ToLower(k)]:
 			v = "<redacted>"
 		}
 		rec.Headers[k] = v
@@ -149,6 +183,14 @@ func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		_ = req.Body.Close()
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		rec.Body = string(body[:min(len(body), maxRecordedBody)])
+		if enc := req.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+			// The client compressed it (compression:): bytes, not text.
+			rec.Body = fmt.Sprintf("<%d bytes, %s>", len(body), enc)
+		}
+	}
+	ctx := req.Context()
+	if len(added) > 0 {
+		ctx = WithRedactions(ctx, added)
 	}
 	r := recorderFrom(req.Context())
 	readOnly := req.Method == http.MethodGet || req.Method == http.MethodHead
@@ -164,7 +206,7 @@ func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		var err error
 		if resp, err = base.RoundTrip(req); err != nil {
 			if r != nil {
-				redact(req.Context(), &rec)
+				redact(ctx, &rec)
 				r.add(rec)
 			}
 			return nil, err
@@ -176,7 +218,7 @@ func (t *RecordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		rec.Response = string(answer[:min(len(answer), 2048)])
 	}
 	if r != nil {
-		redact(req.Context(), &rec)
+		redact(ctx, &rec)
 		r.add(rec)
 	}
 	return resp, nil

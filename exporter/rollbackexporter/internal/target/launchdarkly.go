@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -18,7 +19,7 @@ func init() {
 		Type:    "launchdarkly",
 		Actions: []release.Action{release.ActionFlagOff},
 		NewConfig: func() any {
-			return &LaunchDarklyConfig{Endpoint: "https://app.launchdarkly.com", Environment: "{deployment.environment.name}"}
+			return &LaunchDarklyConfig{ClientConfig: clientDefaults("https://app.launchdarkly.com"), Environment: "{deployment.environment.name}"}
 		},
 		New: func(cfg any) (Target, error) { return &launchDarkly{cfg: cfg.(*LaunchDarklyConfig)}, nil },
 	})
@@ -27,8 +28,11 @@ func init() {
 // LaunchDarklyConfig configures the LaunchDarkly target: it turns the
 // release's feature flags off in an environment with a semantic patch.
 type LaunchDarklyConfig struct {
-	// Endpoint is the API's base URL (https://app.launchdarkly.com).
-	Endpoint string `mapstructure:"endpoint"`
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
+	// headers, auth, compression...
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// Token is an API access token with writer rights, sent as the
 	// Authorization header as it is (no "Bearer").
 	Token configopaque.String `mapstructure:"token"`
@@ -42,8 +46,14 @@ type LaunchDarklyConfig struct {
 	Flags []string `mapstructure:"flags"`
 }
 
+// HTTPClientConfig implements ClientSettings.
+func (c *LaunchDarklyConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *LaunchDarklyConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, ""); err != nil {
+		return err
+	}
 	if err := flagEndpointCheck("endpoint", c.Endpoint, true); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -17,20 +18,22 @@ func init() {
 	Register(Factory{
 		Type:      "pagerduty",
 		Actions:   []release.Action{release.ActionNotify, release.ActionPause, release.ActionFlagOff, release.ActionRollback},
-		NewConfig: func() any { return &PagerDutyConfig{Endpoint: "https://events.pagerduty.com"} },
+		NewConfig: func() any { return &PagerDutyConfig{ClientConfig: clientDefaults("https://events.pagerduty.com")} },
 		New:       func(cfg any) (Target, error) { return &pagerduty{cfg: cfg.(*PagerDutyConfig)}, nil },
 	})
 }
 
 // PagerDutyConfig configures PagerDuty Events API v2.
 type PagerDutyConfig struct {
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
+	// headers, auth, compression...
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// RoutingKey is the integration key of an Events API v2 integration on
 	// a PagerDuty service. It travels in the body and is redacted from the
 	// audit trail.
 	RoutingKey configopaque.String `mapstructure:"routing_key"`
-	// Endpoint is the Events API's base URL (https://events.eu.pagerduty.com
-	// for the EU service region).
-	Endpoint string `mapstructure:"endpoint"`
 	// SeverityOverride replaces the severity derived from the action:
 	// critical, error, warning or info.
 	SeverityOverride string `mapstructure:"severity_override"`
@@ -38,8 +41,14 @@ type PagerDutyConfig struct {
 
 var pagerDutySeverities = []string{"critical", "error", "warning", "info"}
 
+// HTTPClientConfig implements ClientSettings.
+func (c *PagerDutyConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *PagerDutyConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, ""); err != nil {
+		return err
+	}
 	if c.RoutingKey == "" {
 		return errors.New("routing_key: required")
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -19,13 +20,18 @@ func init() {
 		Type: "slack",
 		Actions: []release.Action{release.ActionNotify, release.ActionPause, release.ActionFlagOff,
 			release.ActionRollback, release.ActionHold, release.ActionNone},
-		NewConfig: func() any { return &SlackConfig{} },
+		NewConfig: func() any { return &SlackConfig{ClientConfig: clientDefaults("")} },
 		New:       func(cfg any) (Target, error) { return &slack{cfg: cfg.(*SlackConfig)}, nil },
 	})
 }
 
 // SlackConfig configures a Slack incoming webhook.
 type SlackConfig struct {
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: tls, proxy_url, timeout, headers,
+	// auth, compression... Its endpoint is not used: the URL is webhook_url.
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// WebhookURL is the incoming webhook's URL. It is a secret (whoever has
 	// it can post to the channel): it is redacted from the audit trail and
 	// from errors, and no placeholders are resolved in it.
@@ -35,8 +41,14 @@ type SlackConfig struct {
 	Channel string `mapstructure:"channel"`
 }
 
+// HTTPClientConfig implements ClientSettings.
+func (c *SlackConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *SlackConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, "webhook_url"); err != nil {
+		return err
+	}
 	if c.WebhookURL == "" {
 		return errors.New("webhook_url: required")
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/confighttp"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
@@ -18,13 +18,18 @@ func init() {
 	Register(Factory{
 		Type:      "spinnaker",
 		Actions:   []release.Action{release.ActionRollback, release.ActionPause},
-		NewConfig: func() any { return &SpinnakerConfig{} },
+		NewConfig: func() any { return &SpinnakerConfig{ClientConfig: clientDefaults("")} },
 		New:       func(cfg any) (Target, error) { return &spinnaker{cfg: cfg.(*SpinnakerConfig)}, nil },
 	})
 }
 
 // SpinnakerConfig configures a Spinnaker pipeline trigger through Gate.
 type SpinnakerConfig struct {
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: tls, proxy_url, timeout, headers,
+	// auth, compression... Its endpoint is not used: the URL is gate_url.
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// GateURL is Gate's base URL.
 	GateURL string `mapstructure:"gate_url"`
 	// Application is the Spinnaker application (a template, such as
@@ -32,14 +37,16 @@ type SpinnakerConfig struct {
 	Application string `mapstructure:"application"`
 	// Pipeline is the pipeline's name or id (a template).
 	Pipeline string `mapstructure:"pipeline"`
-	// Headers are added to every request, for Gate's authentication (a
-	// session cookie, a bearer token behind a proxy...). Their values are
-	// redacted from the audit trail.
-	Headers map[string]configopaque.String `mapstructure:"headers"`
 }
+
+// HTTPClientConfig implements ClientSettings.
+func (c *SpinnakerConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
 
 // Validate checks the configuration.
 func (c *SpinnakerConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, "gate_url"); err != nil {
+		return err
+	}
 	if c.GateURL == "" {
 		return errors.New("gate_url: required")
 	}
@@ -85,13 +92,9 @@ func (s *spinnaker) Act(ctx context.Context, env Env, a Action) (string, error) 
 			return "", Permanent("%s resolves to %q: the decision does not name it", n[0], n[1])
 		}
 	}
-	headers := make(map[string]string, len(s.cfg.Headers))
-	secrets := make(map[string]string, len(s.cfg.Headers))
-	for k, v := range s.cfg.Headers {
-		headers[k] = string(v)
-		secrets[string(v)] = "<redacted>"
-	}
-	ctx = WithRedactions(ctx, secrets)
+	// Configured headers (Gate's authentication) are set by the client
+	// (confighttp); the audit trail redacts them.
+	var headers map[string]string
 	endpoint := strings.TrimRight(s.cfg.GateURL, "/") + "/pipelines/" + url.PathEscape(app) + "/" + url.PathEscape(pipeline)
 	_, answer, err := Do(ctx, env.HTTP, http.MethodPost, endpoint, headers, spinnakerTrigger{Type: "manual", Parameters: SpinnakerParameters(a)})
 	if err != nil {

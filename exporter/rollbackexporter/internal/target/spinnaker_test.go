@@ -27,18 +27,25 @@ const spinnakerWant = `{
   }
 }`
 
-func spinnakerTarget(t *testing.T, s *server) Target {
-	return makeTarget(t, "spinnaker", func(c *SpinnakerConfig) {
+func spinnakerConfig(s *server) func(*SpinnakerConfig) {
+	return func(c *SpinnakerConfig) {
 		c.GateURL = s.URL + "/gate/"
 		c.Application = "{service.name}"
 		c.Pipeline = "rollback {deployment.environment.name}"
-		c.Headers = map[string]configopaque.String{"X-Spinnaker-Token": "gate-s3cret", "X-Team": "payments"}
-	})
+		c.Headers = configopaque.MapList{{Name: "X-Spinnaker-Token", Value: "gate-s3cret"}, {Name: "X-Team", Value: "payments"}}
+	}
+}
+
+// spinnakerAct acts through the target's own clients, built from its
+// settings as the exporter builds them (the headers are the client's).
+func spinnakerAct(ctx context.Context, t *testing.T, s *server, dryRun bool) (string, error) {
+	tg, env := makeClientTarget(t, "spinnaker", spinnakerConfig(s), nil, dryRun)
+	return tg.Act(ctx, env, testAction())
 }
 
 func TestSpinnakerTriggersThePipeline(t *testing.T) {
 	s := newServer(t, 202, `{"eventId":"9b1b1e2a","ref":"/pipelines/01JDEADBEEF"}`)
-	summary, err := spinnakerTarget(t, s).Act(context.Background(), testEnv(false), testAction())
+	summary, err := spinnakerAct(context.Background(), t, s, false)
 	require.NoError(t, err)
 	assert.Equal(t, "triggered Spinnaker pipeline rollback production of application checkout (/pipelines/01JDEADBEEF)", summary)
 	got := s.got()
@@ -63,13 +70,13 @@ func TestSpinnakerTriggersThePipeline(t *testing.T) {
 
 func TestSpinnakerErrors(t *testing.T) {
 	s := newServer(t, 400, `{"error":"Bad Request","message":"Pipeline not found: rollback production"}`)
-	_, err := spinnakerTarget(t, s).Act(context.Background(), testEnv(false), testAction())
+	_, err := spinnakerAct(context.Background(), t, s, false)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrPermanent))
 	assert.Contains(t, err.Error(), "Pipeline not found")
 
 	s = newServer(t, 503, `{"error":"Service Unavailable"}`)
-	_, err = spinnakerTarget(t, s).Act(context.Background(), testEnv(false), testAction())
+	_, err = spinnakerAct(context.Background(), t, s, false)
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, ErrPermanent))
 
@@ -93,7 +100,7 @@ func TestSpinnakerErrors(t *testing.T) {
 func TestSpinnakerDryRunRecordsTheTrigger(t *testing.T) {
 	s := newServer(t, 202, `{}`)
 	ctx, rec := recCtx()
-	_, err := spinnakerTarget(t, s).Act(ctx, testEnv(true), testAction())
+	_, err := spinnakerAct(ctx, t, s, true)
 	require.NoError(t, err)
 	assert.Empty(t, s.got())
 	require.Len(t, rec.Requests, 1)

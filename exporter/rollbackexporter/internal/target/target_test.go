@@ -35,9 +35,16 @@ type server struct {
 
 func newServer(t *testing.T, answers ...any) *server {
 	t.Helper()
+	return newServerOn(t, httptest.NewServer, answers...)
+}
+
+// newServerOn is newServer started by start (httptest.NewServer, or a TLS
+// server with a chosen certificate).
+func newServerOn(t *testing.T, start func(http.Handler) *httptest.Server, answers ...any) *server {
+	t.Helper()
 	s := &server{}
 	i := 0
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.requests = append(s.requests, captured{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
@@ -206,11 +213,12 @@ func TestRecordingTransportRedactsRegisteredSecrets(t *testing.T) {
 
 func TestWebhookCustomHeadersStayOutOfTheAuditTrail(t *testing.T) {
 	s := newServer(t, 202, `{}`)
-	f, _ := Lookup("webhook")
-	tg, err := f.New(&WebhookConfig{Endpoint: s.URL, Headers: map[string]configopaque.String{"X-Api-Token": "hunter2"}})
-	require.NoError(t, err)
+	tg, env := makeClientTarget(t, "webhook", func(c *WebhookConfig) {
+		c.Endpoint = s.URL
+		c.Headers = configopaque.MapList{{Name: "X-Api-Token", Value: "hunter2"}}
+	}, nil, false)
 	rec := &Recorder{}
-	_, err = tg.Act(WithRecorder(context.Background(), rec), testEnv(false), testAction())
+	_, err := tg.Act(WithRecorder(context.Background(), rec), env, testAction())
 	require.NoError(t, err)
 	require.Len(t, rec.Requests, 1)
 	assert.Equal(t, "<redacted>", rec.Requests[0].Headers["X-Api-Token"])

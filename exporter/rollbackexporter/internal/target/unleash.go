@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -14,18 +15,23 @@ import (
 
 func init() {
 	Register(Factory{
-		Type:      "unleash",
-		Actions:   []release.Action{release.ActionFlagOff},
-		NewConfig: func() any { return &UnleashConfig{Project: "default", Environment: "{deployment.environment.name}"} },
-		New:       func(cfg any) (Target, error) { return &unleash{cfg: cfg.(*UnleashConfig)}, nil },
+		Type:    "unleash",
+		Actions: []release.Action{release.ActionFlagOff},
+		NewConfig: func() any {
+			return &UnleashConfig{ClientConfig: clientDefaults(""), Project: "default", Environment: "{deployment.environment.name}"}
+		},
+		New: func(cfg any) (Target, error) { return &unleash{cfg: cfg.(*UnleashConfig)}, nil },
 	})
 }
 
 // UnleashConfig configures the Unleash target: it turns the release's
 // feature flags off in the decision's environment through the admin API.
 type UnleashConfig struct {
-	// Endpoint is the Unleash server's base URL (http://unleash:4242).
-	Endpoint string `mapstructure:"endpoint"`
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
+	// headers, auth, compression...
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// Token is an admin or personal access token, sent as the Authorization
 	// header as it is (Unleash takes no "Bearer" prefix).
 	Token configopaque.String `mapstructure:"token"`
@@ -39,8 +45,14 @@ type UnleashConfig struct {
 	Flags []string `mapstructure:"flags"`
 }
 
+// HTTPClientConfig implements ClientSettings.
+func (c *UnleashConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
+
 // Validate checks the configuration.
 func (c *UnleashConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, ""); err != nil {
+		return err
+	}
 	if err := flagEndpointCheck("endpoint", c.Endpoint, true); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -21,26 +22,35 @@ func init() {
 		Type: "webhook",
 		Actions: []release.Action{release.ActionNotify, release.ActionPause, release.ActionFlagOff,
 			release.ActionRollback, release.ActionHold, release.ActionNone},
-		NewConfig: func() any { return &WebhookConfig{} },
+		NewConfig: func() any { return &WebhookConfig{ClientConfig: clientDefaults("")} },
 		New:       func(cfg any) (Target, error) { return &webhook{cfg: cfg.(*WebhookConfig)}, nil },
 	})
 }
 
 // WebhookConfig configures the generic webhook.
 type WebhookConfig struct {
-	// Endpoint receives the decision document by POST; {attribute}
-	// placeholders are resolved from the decision.
-	Endpoint string `mapstructure:"endpoint"`
+	// ClientConfig holds the collector's standard HTTP client settings,
+	// squashed into the target's block: endpoint, tls, proxy_url, timeout,
+	// headers, auth, compression... Endpoint receives the decision document
+	// by POST; {attribute} placeholders in it are resolved from the
+	// decision. Headers are added to every request (redacted in the audit
+	// trail).
+	confighttp.ClientConfig `mapstructure:",squash"`
+
 	// Secret signs the requests: X-Signature-256 is "sha256=" + hex
 	// HMAC-SHA256(secret, timestamp + "." + body), with the timestamp (Unix
 	// seconds) in X-Signature-Timestamp, so receivers can refuse replays.
 	Secret configopaque.String `mapstructure:"secret"`
-	// Headers are added to every request.
-	Headers map[string]configopaque.String `mapstructure:"headers"`
 }
+
+// HTTPClientConfig implements ClientSettings.
+func (c *WebhookConfig) HTTPClientConfig() *confighttp.ClientConfig { return &c.ClientConfig }
 
 // Validate checks the configuration.
 func (c *WebhookConfig) Validate() error {
+	if err := checkClient(&c.ClientConfig, ""); err != nil {
+		return err
+	}
 	if c.Endpoint == "" {
 		return errors.New("endpoint: required")
 	}
@@ -66,15 +76,9 @@ func (w *webhook) Act(ctx context.Context, env Env, a Action) (string, error) {
 	if err != nil {
 		return "", Permanent("encoding the decision: %v", err)
 	}
+	// Configured headers are set by the client (confighttp); the audit
+	// trail redacts them.
 	headers := map[string]string{"Idempotency-Key": a.IdempotencyKey}
-	secrets := map[string]string{}
-	for k, v := range w.cfg.Headers {
-		headers[k] = string(v)
-		// Custom headers often carry credentials: keep them out of the
-		// audit trail.
-		secrets[string(v)] = "<redacted>"
-	}
-	ctx = WithRedactions(ctx, secrets)
 	if w.cfg.Secret != "" {
 		ts := strconv.FormatInt(env.Now().Unix(), 10)
 		headers["X-Signature-Timestamp"] = ts
