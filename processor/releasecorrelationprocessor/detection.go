@@ -30,6 +30,9 @@ type detection struct {
 	wg     sync.WaitGroup
 	reg    metric.Registration
 	count  metric.Int64Counter
+	// fleet is the exchange with the other replicas when the store is
+	// shared by a fleet (nil otherwise).
+	fleet *fleetExchange
 }
 
 var shared = struct {
@@ -61,6 +64,12 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	d.det = detect.New(cfg.Detection, clock, d.publish)
 	d.det.SetSeriesSink(store.RecordSeries)
 	d.det.SetObservedSink(d.recordObserved)
+	if fs, ok := store.(releasestoreextension.FleetStore); ok {
+		if f := fs.Fleet(); f != nil {
+			d.fleet = &fleetExchange{fleet: f, logger: p.set.Logger}
+			d.det.SetFleet(d.fleet, f.Replica())
+		}
+	}
 	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",
 		metric.WithDescription("Tracked (service, environment, scope, version) series."), metric.WithUnit("{series}"))
 	if err != nil {

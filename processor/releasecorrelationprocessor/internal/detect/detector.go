@@ -78,9 +78,10 @@ type Detector struct {
 
 	// fleet, when set, shares evidence with the other replicas of a
 	// gateway fleet, and says which releases this replica decides.
-	fleet    Fleet
-	fleetMu  sync.Mutex
-	fleetErr error
+	fleet     Fleet
+	fleetSelf string
+	fleetMu   sync.Mutex
+	fleetErr  error
 }
 
 // serviceScope is a release key: a service in its environment and scope.
@@ -632,7 +633,7 @@ func (d *Detector) decision(ev *evaluation, v verdictNow, now time.Time) *releas
 		DecidedAt:  now.UTC(),
 		Release:    rel,
 		Evidence:   evidence,
-		Rationale:  rationale(ev, v, now, d.cfg.MinRelativeEffect, d.cfg.MinSamples),
+		Rationale:  rationale(ev, v, now, d.cfg.MinRelativeEffect, d.cfg.MinSamples) + d.fleetSentence(ev),
 	}
 }
 

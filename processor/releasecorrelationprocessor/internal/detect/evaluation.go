@@ -122,6 +122,9 @@ type evaluation struct {
 	published map[release.Action]bool
 	highest   release.Action
 	verdict   release.Verdict
+	// fleet names the other replicas whose statistics this replica added,
+	// in a fleet (nil otherwise).
+	fleet map[string]bool
 }
 
 // verdictNow is what the evidence says at one evaluation.

@@ -2,6 +2,9 @@ package detect
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -53,9 +56,9 @@ type ArmSlice struct {
 // this much at most.
 const fleetExchangeTimeout = 2 * time.Second
 
-// SetFleet makes the detector one replica of a fleet. Set it before the
-// first Tick.
-func (d *Detector) SetFleet(f Fleet) { d.fleet = f }
+// SetFleet makes the detector the replica named self of a fleet. Set it
+// before the first Tick.
+func (d *Detector) SetFleet(f Fleet, self string) { d.fleet, d.fleetSelf = f, self }
 
 // FleetHealth says whether the last exchange with the fleet succeeded, and
 // the error when it did not (for logs and metrics).
@@ -264,7 +267,28 @@ func (d *Detector) exchange(now time.Time, evals []*evaluation) map[string]bool 
 			a := d.Arm(k, as.Version)
 			a.inEval.Store(true)
 			a.mergeSlice(as)
+			if ev.fleet == nil {
+				ev.fleet = map[string]bool{}
+			}
+			ev.fleet[fs.Replica] = true
 		}
 	}
 	return held
+}
+
+// fleetSentence says, in a decision's rationale, whose telemetry the
+// evidence holds.
+func (d *Detector) fleetSentence(ev *evaluation) string {
+	if d.fleet == nil {
+		return ""
+	}
+	others := make([]string, 0, len(ev.fleet))
+	for r := range ev.fleet {
+		others = append(others, r)
+	}
+	sort.Strings(others)
+	if len(others) == 0 {
+		return fmt.Sprintf(" Decided by fleet replica %s on its own telemetry: no other replica published statistics of these versions.", d.fleetSelf)
+	}
+	return fmt.Sprintf(" Decided by fleet replica %s on the telemetry of %d replicas (its own and %s's).", d.fleetSelf, len(others)+1, strings.Join(others, ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func runFleet(t *testing.T, seed uint64, n int, cand version, killAt int, downFr
 		names[i] = name
 		dets[i] = New(DefaultConfig(), clk, func(dec *release.Decision) { run.decisions[name] = append(run.decisions[name], dec) })
 		if n > 1 {
-			dets[i].SetFleet(fleetMember{fleet: fleet, replica: name})
+			dets[i].SetFleet(fleetMember{fleet: fleet, replica: name}, name)
 		}
 	}
 	old := ArmKey{Service: svc, Version: "1.4.1"}
@@ -193,6 +194,9 @@ func TestFleetDecidesOnceAsFastAsOneCollector(t *testing.T) {
 			return float64(d.Evidence[0].Samples.Candidate) / (d.DecidedAt.Sub(deployAt) - warmup).Seconds()
 		}
 		t.Logf("seed %d: one %s %d samples, fleet %s %d samples", seed, d1.DecidedAt.Sub(one.deployAt), d1.Evidence[0].Samples.Candidate, d3.DecidedAt.Sub(three.deployAt), d3.Evidence[0].Samples.Candidate)
+		if !strings.Contains(d3.Rationale, "on the telemetry of 3 replicas") {
+			t.Fatalf("seed %d: the rationale does not say whose telemetry it holds: %s", seed, d3.Rationale)
+		}
 		if got, want := rate(d3, three.deployAt), rate(d1, one.deployAt); got < 0.9*want {
 			t.Fatalf("seed %d: fleet got %.1f candidate samples/s, one collector %.1f: statistics not merged", seed, got, want)
 		}
@@ -278,7 +282,7 @@ func TestFleetHealthReportsTheExchangeError(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 	f := &memoryFleet{holder: map[string]string{}, dead: map[string]bool{}, readPos: map[string]int{}, down: true}
 	d := New(DefaultConfig(), clk, func(*release.Decision) {})
-	d.SetFleet(fleetMember{fleet: f, replica: "a"})
+	d.SetFleet(fleetMember{fleet: f, replica: "a"}, "a")
 	d.Tick()
 	if ok, err := d.FleetHealth(); ok || err == nil {
 		t.Fatalf("FleetHealth = %v, %v; want the exchange error", ok, err)
