@@ -6,42 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
-// testPostgres returns the DSN of the real PostgreSQL `make test` starts
-// (.ci/unleash.sh) and a fresh schema, dropped at the end of the test.
+// testPostgres returns the test server's DSN and a fresh schema.
 func testPostgres(t testing.TB) (dsn, schema string) {
-	t.Helper()
-	dsn = os.Getenv("OTELCOL_RELEASE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("OTELCOL_RELEASE_TEST_POSTGRES is not set; `make test` starts PostgreSQL and sets it")
-	}
-	schema = fmt.Sprintf("store_test_%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Logf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	return dsn, schema
+	return testhost.PostgresSchema(t, "store_test")
 }
 
 // replica is one collector's store of a fleet sharing dsn/schema.

@@ -2,51 +2,21 @@ package pgshared
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
-// dsnEnv names the environment variable holding the test server's DSN.
-const dsnEnv = "OTELCOL_RELEASE_TEST_POSTGRES"
+// testDSN returns the test server's DSN, or skips the test.
+func testDSN(t *testing.T) string { return testhost.PostgresDSN(t) }
 
-// testDSN returns the DSN of the test server, or skips the test.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skip(dsnEnv + " is not set; `make test` sets it (and CI does), starting a PostgreSQL via .ci/unleash.sh")
-	}
-	return dsn
-}
-
-// testSchema returns a fresh random schema name and drops that schema when
-// the test ends, so tests can run in parallel on one server.
+// testSchema returns a fresh schema, dropped when the test ends.
 func testSchema(t *testing.T) string {
-	t.Helper()
-	dsn := testDSN(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pgshared_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	_, schema := testhost.PostgresSchema(t, "pgshared_test")
 	return schema
 }
 

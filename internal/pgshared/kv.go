@@ -101,7 +101,7 @@ func (kv *KV) Claim(ctx context.Context, key, holder string, ttl time.Duration) 
 			claim_holder = EXCLUDED.claim_holder, claim_expires = EXCLUDED.claim_expires
 		WHERE k.value IS NULL
 			AND (k.claim_holder IS NULL OR k.claim_expires <= now() OR k.claim_holder = EXCLUDED.claim_holder)
-		RETURNING true`), kv.ns, key, holder, micros(ttl)).Scan(&claimed)
+		RETURNING true`), kv.ns, []byte(key), holder, micros(ttl)).Scan(&claimed)
 	if isNoRows(err) {
 		return false, nil
 	}
@@ -115,7 +115,7 @@ func (kv *KV) Claim(ctx context.Context, key, holder string, ttl time.Duration) 
 // claimed key never has a value, so the row goes.)
 func (kv *KV) Unclaim(ctx context.Context, key, holder string) error {
 	_, err := kv.db.pool.Exec(ctx, kv.db.q(`DELETE FROM {s}.kv WHERE namespace = $1 AND key = $2 AND claim_holder = $3 AND value IS NULL`),
-		kv.ns, key, holder)
+		kv.ns, []byte(key), holder)
 	if err != nil {
 		return fmt.Errorf("pgshared: kv unclaim: %w", err)
 	}
@@ -124,7 +124,7 @@ func (kv *KV) Unclaim(ctx context.Context, key, holder string) error {
 
 func (kv *KV) get(ctx context.Context, q querier, key string) ([]byte, error) {
 	var v []byte
-	err := q.QueryRow(ctx, kv.db.q(`SELECT value FROM {s}.kv WHERE namespace = $1 AND key = $2`), kv.ns, key).Scan(&v)
+	err := q.QueryRow(ctx, kv.db.q(`SELECT value FROM {s}.kv WHERE namespace = $1 AND key = $2`), kv.ns, []byte(key)).Scan(&v)
 	if isNoRows(err) {
 		return nil, nil
 	}
@@ -134,11 +134,11 @@ func (kv *KV) get(ctx context.Context, q querier, key string) ([]byte, error) {
 func (kv *KV) set(ctx context.Context, q querier, key string, value []byte) error {
 	_, err := q.Exec(ctx, kv.db.q(`INSERT INTO {s}.kv AS k (namespace, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, claim_holder = NULL, claim_expires = NULL`),
-		kv.ns, key, value)
+		kv.ns, []byte(key), value)
 	return err
 }
 
 func (kv *KV) del(ctx context.Context, q querier, key string) error {
-	_, err := q.Exec(ctx, kv.db.q(`DELETE FROM {s}.kv WHERE namespace = $1 AND key = $2`), kv.ns, key)
+	_, err := q.Exec(ctx, kv.db.q(`DELETE FROM {s}.kv WHERE namespace = $1 AND key = $2`), kv.ns, []byte(key))
 	return err
 }

@@ -65,6 +65,20 @@ func TestKVStorageClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, v)
 
+	// Keys are any bytes, as storage.Client allows: NUL and invalid UTF-8
+	// (the rollback ledger joins its key parts with NUL).
+	for _, key := range []string{"done/d1\x00hook", "\xff\xfe", "done/d1"} {
+		require.NoError(t, kv.Set(ctx, key, []byte(key)))
+	}
+	for _, key := range []string{"done/d1\x00hook", "\xff\xfe", "done/d1"} {
+		v, err = kv.Get(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, key, string(v))
+	}
+	ok, err := db.KV("ns1").Claim(ctx, "done/d2\x00hook", "r1", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+
 	require.NoError(t, kv.Batch(ctx))
 	require.NoError(t, kv.Close(ctx))
 }

@@ -171,7 +171,7 @@ var schemaDDL = []string{
 	`CREATE INDEX IF NOT EXISTS leases_holder ON {s}.leases (holder)`,
 	`CREATE TABLE IF NOT EXISTS {s}.kv (
 		namespace     text NOT NULL,
-		key           text NOT NULL,
+		key           bytea NOT NULL, -- storage.Client keys are any bytes (NUL included)
 		value         bytea,
 		claim_holder  text,
 		claim_expires timestamptz,
