@@ -59,6 +59,11 @@ type rollbackExporter struct {
 	wg       sync.WaitGroup
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	// In a fleet, the (decision, target) pairs another replica carries
+	// out that this one watches (see watchClaim).
+	watchMu  sync.Mutex
+	watching map[string]bool
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*rollbackExporter, error) {
@@ -139,10 +144,23 @@ func (e *rollbackExporter) start(ctx context.Context, host component.Host) error
 		if client, err = se.GetClient(ctx, component.KindExporter, e.set.ID, "ledger"); err != nil {
 			return fmt.Errorf("rollback: opening the ledger: %w", err)
 		}
-	} else {
-		e.logger.Warn("Rollback exporter has no storage: its ledger is in memory, so after a restart a re-delivered decision could be carried out again. Set `storage:` or `sending_queue::storage:`.")
 	}
-	e.ledger = ledger.New(client)
+	if fs, ok := st.(releasestoreextension.FleetStore); ok && fs.Fleet() != nil {
+		// One ledger for the fleet, so that a decision every replica sees
+		// is carried out by one of them.
+		if storageID != nil {
+			e.logger.Info("Rollback exporter keeps its ledger in the fleet's shared release store; storage is not used for it", zap.String("storage", storageID.String()))
+		} else {
+			e.logger.Info("Rollback exporter keeps its ledger in the fleet's shared release store")
+		}
+		e.ledger = newSharedLedger(fs.Fleet(), e.set.ID, e.claimTTL())
+		e.watching = map[string]bool{}
+	} else {
+		if client == nil {
+			e.logger.Warn("Rollback exporter has no storage: its ledger is in memory, so after a restart a re-delivered decision could be carried out again. Set `storage:` or `sending_queue::storage:`.")
+		}
+		e.ledger = ledger.New(client)
+	}
 	e.unsub = st.Subscribe(releasestoreextension.Subscriber{OnReview: e.onReview})
 	if e.cfg.DryRun {
 		e.logger.Info("Rollback exporter in dry run: decisions are recorded with exactly what would be sent; nothing is.")
@@ -347,9 +365,19 @@ func (e *rollbackExporter) carryOut(ctx context.Context, d *release.Decision, t 
 	if err != nil {
 		return false, err
 	}
+	if done == nil && !claimed && e.ledger.Shared() {
+		// Another replica of the fleet carries it out; watch that it
+		// finishes, and take over if its claim lapses.
+		e.watchClaim(d, t, action, note, review)
+	}
 	if done != nil || !claimed {
 		return false, nil
 	}
+	return e.act(ctx, d, t, action, note, review)
+}
+
+// act carries out a claimed decision on one target (see carryOut).
+func (e *rollbackExporter) act(ctx context.Context, d *release.Decision, t boundTarget, action release.Action, note string, review *release.Review) (bool, error) {
 	releaseID := d.ReleaseID()
 	if prev, taken, err := e.ledger.TakenBy(ctx, releaseID, string(action), t.cfg.Name); err != nil {
 		e.ledger.Release(d.DecisionID, t.cfg.Name)
@@ -409,6 +437,18 @@ func (e *rollbackExporter) carryOut(ctx context.Context, d *release.Decision, t 
 		}
 		e.logger.Info("Target failed transiently; retrying", zap.String("target", t.cfg.Name), zap.String("decision_id", d.DecisionID),
 			zap.Int("attempt", attempts), zap.Duration("wait", wait), zap.Error(err))
+		if held, herr := e.ledger.Extend(ctx, d.DecisionID, t.cfg.Name); herr != nil || !held {
+			// In a fleet, the claim lapsed to another replica (or cannot be
+			// renewed): stop here rather than risk acting twice.
+			e.ledger.Release(d.DecisionID, t.cfg.Name)
+			e.logger.Warn("Stopped retrying: this replica no longer holds the decision's claim in the fleet's shared ledger",
+				zap.String("target", t.cfg.Name), zap.String("decision_id", d.DecisionID), zap.NamedError("renew_error", herr))
+			if herr != nil {
+				// The store is unreachable: resume once it is back.
+				e.watchClaim(d, t, action, note, review)
+			}
+			return false, nil
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -89,7 +89,10 @@ type env struct {
 }
 
 // startEnv runs a release store (in memory, or on file_storage in dir).
-func startEnv(t *testing.T, dir string) *env {
+func startEnv(t *testing.T, dir string) *env { return startEnvWith(t, dir, nil) }
+
+// startEnvWith runs a release store configured by mutate.
+func startEnvWith(t *testing.T, dir string, mutate func(*releasestoreextension.Config)) *env {
 	ctx := context.Background()
 	exts := map[component.ID]component.Component{}
 	var fsID component.ID
@@ -107,6 +110,9 @@ func startEnv(t *testing.T, dir string) *env {
 	sf := releasestoreextension.NewFactory()
 	scfg := sf.CreateDefaultConfig().(*releasestoreextension.Config)
 	scfg.NetAddr.Endpoint = testhost.FreeEndpoint(t)
+	if mutate != nil {
+		mutate(scfg)
+	}
 	st, err := sf.Create(ctx, extensiontest.NewNopSettings(sf.Type()), scfg)
 	require.NoError(t, err)
 	require.NoError(t, st.Start(ctx, testhost.New(exts)))

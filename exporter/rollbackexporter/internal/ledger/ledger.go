@@ -22,12 +22,38 @@ type Ledger struct {
 	// inFlight marks (decision, target) pairs being carried out now, so a
 	// concurrent duplicate delivery waits its turn instead of acting too.
 	inFlight map[string]bool
+
+	// In a fleet, claims are taken in the shared store too, so that one
+	// replica carries a decision out on a target while the others wait.
+	claims   Claims
+	holder   string
+	claimTTL time.Duration
+}
+
+// Claims are claims shared by a fleet: at most one holder has a key's
+// unexpired claim, and none once the key has a value.
+type Claims interface {
+	Claim(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
+	Unclaim(ctx context.Context, key, holder string) error
 }
 
 // New returns a ledger on the client (nil for memory only).
 func New(client storage.Client) *Ledger {
 	return &Ledger{client: client, mem: map[string][]byte{}, inFlight: map[string]bool{}}
 }
+
+// NewShared returns a ledger of a fleet: entries in the shared client,
+// claims shared as holder for ttl (longer than carrying an action out may
+// take, retries included: a replica that dies holding a claim keeps the
+// others from acting for that long).
+func NewShared(client storage.Client, claims Claims, holder string, ttl time.Duration) *Ledger {
+	l := New(client)
+	l.claims, l.holder, l.claimTTL = claims, holder, ttl
+	return l
+}
+
+// Shared reports whether the ledger is shared by a fleet.
+func (l *Ledger) Shared() bool { return l.claims != nil }
 
 func (l *Ledger) get(ctx context.Context, key string) ([]byte, error) {
 	if l.client == nil {
@@ -45,6 +71,11 @@ func (l *Ledger) set(ctx context.Context, key string, value []byte) error {
 }
 
 func doneKey(decisionID, target string) string { return "done/" + decisionID + "\x00" + target }
+
+// ClaimKey is the storage key under which a (decision, target) is claimed
+// and then finished: what an operator looking at the fleet's shared ledger
+// table sees.
+func ClaimKey(decisionID, target string) string { return doneKey(decisionID, target) }
 
 func releaseKey(releaseID, action, target string) string {
 	return "release/" + releaseID + "\x00" + action + "\x00" + target
@@ -81,15 +112,47 @@ func (l *Ledger) Claim(ctx context.Context, decisionID, target string) (done *En
 	if l.inFlight[k] {
 		return nil, false, nil
 	}
+	if l.claims != nil {
+		ok, err := l.claims.Claim(ctx, k, l.holder, l.claimTTL)
+		if err != nil {
+			return nil, false, fmt.Errorf("claiming in the shared ledger: %w", err)
+		}
+		if !ok {
+			// Another replica carries it out, or finished meanwhile.
+			return nil, false, nil
+		}
+	}
 	l.inFlight[k] = true
 	return nil, true, nil
 }
 
 // Release gives a claim back without finishing (the work will be retried).
 func (l *Ledger) Release(decisionID, target string) {
+	k := doneKey(decisionID, target)
 	l.mu.Lock()
-	delete(l.inFlight, doneKey(decisionID, target))
+	delete(l.inFlight, k)
 	l.mu.Unlock()
+	if l.claims != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// Best effort: an unreleased claim expires.
+		_ = l.claims.Unclaim(ctx, k, l.holder)
+	}
+}
+
+// Extend renews this replica's shared claim while it still carries a
+// decision out (between retries), and reports whether it still holds it:
+// false means the claim expired and another replica took it over, so this
+// one must stop. Without a fleet it always holds.
+func (l *Ledger) Extend(ctx context.Context, decisionID, target string) (bool, error) {
+	if l.claims == nil {
+		return true, nil
+	}
+	ok, err := l.claims.Claim(ctx, doneKey(decisionID, target), l.holder, l.claimTTL)
+	if err != nil {
+		return false, fmt.Errorf("renewing the shared ledger claim: %w", err)
+	}
+	return ok, nil
 }
 
 // Finish records a claimed (decision, target) as finished, and the
