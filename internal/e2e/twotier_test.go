@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -149,27 +147,13 @@ func (s *otlpSink) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusUnsupportedMediaType, "Content-Type %q", r.Header.Get("Content-Type"))
 		return
 	}
-	var body io.Reader = r.Body
-	switch enc := r.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			s.fail(w, http.StatusBadRequest, "gzip: %v", err)
-			return
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		s.fail(w, http.StatusUnsupportedMediaType, "Content-Encoding %q", enc)
-		return
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "reading: %v", err)
+	raw, code, msg := e2etest.ReadBody(r)
+	if code != 0 {
+		s.fail(w, code, "%s", msg)
 		return
 	}
 	var out []byte
+	var err error
 	switch r.URL.Path {
 	case "/v1/traces":
 		req := ptraceotlp.NewExportRequest()

@@ -72,38 +72,16 @@ func (s *LogSink) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusMethodNotAllowed, "%s /v1/logs", r.Method)
 		return
 	}
-	var body io.Reader = r.Body
-	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			s.fail(w, http.StatusBadRequest, "gzip: %v", err)
-			return
-		}
-		defer zr.Close()
-		body = zr
-	case "deflate":
-		zr, err := zlib.NewReader(r.Body)
-		if err != nil {
-			s.fail(w, http.StatusBadRequest, "deflate: %v", err)
-			return
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		s.fail(w, http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported by the test sink; configure compression none or gzip", enc)
-		return
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "reading body: %v", err)
+	raw, code, msg := ReadBody(r)
+	if code != 0 {
+		s.fail(w, code, "%s", msg)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	req := plogotlp.NewExportRequest()
 	resp := plogotlp.NewExportResponse()
 	var out []byte
+	var err error
 	switch mt {
 	case "application/x-protobuf":
 		if err := req.UnmarshalProto(raw); err != nil {
@@ -226,4 +204,34 @@ func (s *LogSink) WaitForRecord(t testing.TB, timeout time.Duration, what string
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ReadBody reads an OTLP/HTTP request's body, uncompressed (gzip, deflate
+// or none). On failure it returns the HTTP status to answer and why.
+func ReadBody(r *http.Request) (raw []byte, code int, msg string) {
+	var body io.Reader = r.Body
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, http.StatusBadRequest, "gzip: " + err.Error()
+		}
+		defer zr.Close()
+		body = zr
+	case "deflate":
+		zr, err := zlib.NewReader(r.Body)
+		if err != nil {
+			return nil, http.StatusBadRequest, "deflate: " + err.Error()
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported by the test sink; configure compression none or gzip", enc)
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, "reading body: " + err.Error()
+	}
+	return raw, 0, ""
 }
