@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
@@ -72,4 +76,97 @@ func TestFleetSharesReleaseState(t *testing.T) {
 		names[r.Name] = true
 	}
 	require.Equal(t, map[string]bool{"gw-0": true, "gw-1": true, "gw-2": true}, names)
+}
+
+// fleetPorts are the addresses of a detecting replica.
+type fleetPorts struct {
+	ports
+	OTLPAddr string
+	HookURL  string
+}
+
+// Three collectors share one PostgreSQL; a canary's spans are spread round
+// robin over them and its deploy event reaches one. The fleet decides the
+// regression once, from all three replicas' telemetry, and the webhook is
+// called once.
+func TestFleetDecidesAndActsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := e2etest.Binary(t)
+	dsn, schema := testhost.PostgresSchema(t, "e2e_fleet")
+	var hookMu sync.Mutex
+	var hookCalls []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hookMu.Lock()
+		hookCalls = append(hookCalls, r.URL.Path)
+		hookMu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+
+	var reps []fleetPorts
+	var canaries []*canary
+	for i := range 3 {
+		p := fleetPorts{ports: newPorts(t), OTLPAddr: e2etest.FreeAddr(t), HookURL: hook.URL}
+		dir := t.TempDir()
+		cfg := e2etest.RenderConfig(t, dir, testdataPath("fleet-detect.yaml"), p)
+		env := append(isolatedEnv(dir), "POSTGRES_DSN="+dsn, "FLEET_SCHEMA="+schema, fmt.Sprintf("REPLICA_NAME=gw-%d", i))
+		proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: env})
+		proc.RequireReady(startTimeout, p.releasesURL())
+		proc.RequireListening(startTimeout, p.OTLPAddr)
+		reps = append(reps, p)
+		canaries = append(canaries, newCanary(t, "http://"+p.EventsAddr, "http://"+p.OTLPAddr, uint64(40+i)))
+	}
+	// The stable version's event reaches replica 2, the canary's replica 0;
+	// each quarter second one replica gets the traffic, in turn.
+	canaries[2].post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
+	for i := range 12 {
+		canaries[i%3].send("v1.4.1", 40, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+	canaries[0].post(`{"id":"deploy-fleet","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.2","deployment.environment.name":"production"},
+	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
+	deployed := time.Now()
+	type decisions struct {
+		Decisions []*release.Decision `json:"decisions"`
+	}
+	var decided *release.Decision
+	for i := 0; decided == nil; i++ {
+		require.Less(t, time.Since(deployed), 120*time.Second, "no rollback decision from the fleet")
+		canaries[i%3].tick()
+		var got decisions
+		e2etest.Get(t, reps[(i+1)%3].api("/api/v1/decisions?release=deploy-fleet&action=rollback")).JSON(t, &got)
+		if len(got.Decisions) > 0 {
+			decided = got.Decisions[0]
+		}
+	}
+	t.Logf("the fleet decided %s after the deploy: %s", time.Since(deployed).Round(time.Second), decided.Rationale)
+	require.Contains(t, decided.Rationale, "on the telemetry of 3 replicas")
+	// Every replica holds the one decision.
+	for i, p := range reps {
+		var got decisions
+		e2etest.Get(t, p.api("/api/v1/decisions?release=deploy-fleet")).JSON(t, &got)
+		ids := map[string]bool{}
+		for _, d := range got.Decisions {
+			ids[d.DecisionID] = true
+		}
+		require.Equalf(t, map[string]bool{decided.DecisionID: true}, ids, "replica gw-%d", i)
+	}
+	// One webhook call, though every replica's exporter was handed it.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		hookMu.Lock()
+		n := len(hookCalls)
+		hookMu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // room for a second call, were there one
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	require.Equal(t, []string{"/decisions/checkout"}, hookCalls)
 }
