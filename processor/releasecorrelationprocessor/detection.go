@@ -30,9 +30,6 @@ type detection struct {
 	wg     sync.WaitGroup
 	reg    metric.Registration
 	count  metric.Int64Counter
-	// fleet is the exchange with the other replicas when the store is
-	// shared by a fleet (nil otherwise).
-	fleet *fleetExchange
 }
 
 var shared = struct {
@@ -66,8 +63,7 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	d.det.SetObservedSink(d.recordObserved)
 	if fs, ok := store.(releasestoreextension.FleetStore); ok {
 		if f := fs.Fleet(); f != nil {
-			d.fleet = &fleetExchange{fleet: f, logger: p.set.Logger}
-			d.det.SetFleet(d.fleet, f.Replica())
+			d.det.SetFleet(&fleetExchange{fleet: f, logger: p.set.Logger}, f.Replica())
 		}
 	}
 	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,8 +19,8 @@ import (
 // takes or renews the lease of every release under evaluation
 // ("eval:<release id>", held by one replica at a time, taken over when its
 // holder stops renewing), and reads the rows the other replicas published
-// since it last looked. Three round trips per interval, whatever the
-// traffic.
+// since it last looked: three round trips per interval whatever the
+// traffic (none of them while nothing is under evaluation or published).
 type fleetExchange struct {
 	fleet  *releasestoreextension.Fleet
 	logger *zap.Logger
@@ -31,9 +30,6 @@ type fleetExchange struct {
 	held    map[string]bool
 	failing bool
 	ticks   int
-
-	// RoundTrips counts the store round trips, for the benchmark.
-	roundTrips atomic.Int64
 }
 
 // pruneEvery is how many intervals pass between prunings of old statistics.
@@ -79,7 +75,6 @@ func (x *fleetExchange) exchange(ctx context.Context, out []detect.FleetSlice, e
 	if x.cursor == nil {
 		// Start reading from now: what was published before this replica
 		// joined is past intervals of evaluations it is about to shadow.
-		x.roundTrips.Add(1)
 		if x.cursor, err = db.StatsHead(ctx); err != nil {
 			return nil, nil, fmt.Errorf("reading the statistics head: %w", err)
 		}
@@ -93,7 +88,6 @@ func (x *fleetExchange) exchange(ctx context.Context, out []detect.FleetSlice, e
 			}
 			rows[i] = pgshared.StatRow{Scope: out[i].Release, Data: data}
 		}
-		x.roundTrips.Add(1)
 		if err := db.PublishStats(ctx, self, rows); err != nil {
 			return nil, nil, fmt.Errorf("publishing statistics: %w", err)
 		}
@@ -106,7 +100,6 @@ func (x *fleetExchange) exchange(ctx context.Context, out []detect.FleetSlice, e
 	for i, id := range evaluating {
 		names[i] = leaseName(id)
 	}
-	x.roundTrips.Add(1)
 	leases, err := db.Acquire(ctx, self, names, x.fleet.LeaseDuration())
 	if err != nil {
 		return nil, nil, fmt.Errorf("taking leases: %w", err)
@@ -117,7 +110,6 @@ func (x *fleetExchange) exchange(ctx context.Context, out []detect.FleetSlice, e
 	// Read every evaluation's rows, held or not, so that the cursor stays
 	// current: a replica taking a release over adds the last interval of
 	// the others, not a backlog.
-	x.roundTrips.Add(1)
 	rows, cur, err := db.ReadStats(ctx, evaluating, self, x.cursor)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading statistics: %w", err)
@@ -137,7 +129,6 @@ func (x *fleetExchange) exchange(ctx context.Context, out []detect.FleetSlice, e
 		in = append(in, fs)
 	}
 	if x.ticks++; x.ticks%pruneEvery == 0 {
-		x.roundTrips.Add(1)
 		if _, err := db.PruneStats(ctx, statsRetention); err != nil {
 			x.logger.Debug("Pruning old fleet statistics failed", zap.Error(err))
 		}
