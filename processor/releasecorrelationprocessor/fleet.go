@@ -20,7 +20,8 @@ import (
 // ("eval:<release id>", held by one replica at a time, taken over when its
 // holder stops renewing), and reads the rows the other replicas published
 // since it last looked: three round trips per interval whatever the
-// traffic (none of them while nothing is under evaluation or published).
+// traffic (and none while nothing is published or under evaluation, after
+// one at the first interval to find where to read from).
 type fleetExchange struct {
 	fleet  *releasestoreextension.Fleet
 	logger *zap.Logger
