@@ -15,17 +15,16 @@ import (
 	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
-// startReplica starts one built collector of a fleet sharing schema.
-func startReplica(t *testing.T, bin, dsn, schema, name string) ports {
+// startReplica starts one built collector of a fleet sharing schema, on
+// testdata/<tmpl> rendered with data; it returns when addr listens.
+func startReplica(t *testing.T, bin, tmpl string, data any, api, addr, dsn, schema, name string) {
 	t.Helper()
-	p := newPorts(t)
 	dir := t.TempDir()
-	cfg := e2etest.RenderConfig(t, dir, testdataPath("fleet.yaml"), p)
+	cfg := e2etest.RenderConfig(t, dir, testdataPath(tmpl), data)
 	env := append(isolatedEnv(dir), "POSTGRES_DSN="+dsn, "FLEET_SCHEMA="+schema, "REPLICA_NAME="+name)
 	proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: env})
-	proc.RequireReady(startTimeout, p.releasesURL())
-	proc.RequireListening(startTimeout, p.EventsAddr)
-	return p
+	proc.RequireReady(startTimeout, api)
+	proc.RequireListening(startTimeout, addr)
 }
 
 // Three collector processes share one PostgreSQL: a deploy event posted to
@@ -38,7 +37,9 @@ func TestFleetSharesReleaseState(t *testing.T) {
 	dsn, schema := testhost.PostgresSchema(t, "e2e_fleet")
 	var reps []ports
 	for i := range 3 {
-		reps = append(reps, startReplica(t, bin, dsn, schema, fmt.Sprintf("gw-%d", i)))
+		p := newPorts(t)
+		startReplica(t, bin, "fleet.yaml", p, p.releasesURL(), p.EventsAddr, dsn, schema, fmt.Sprintf("gw-%d", i))
+		reps = append(reps, p)
 	}
 	id := "deploy-fleet-e2e"
 	requireReply(t, e2etest.PostJSON(t, reps[0].events("/v1/events"), nativeEvent(id, "started", "checkout", "v2", "production")), 202,
@@ -108,19 +109,13 @@ func TestFleetDecidesAndActsOnce(t *testing.T) {
 	var canaries []*canary
 	for i := range 3 {
 		p := fleetPorts{ports: newPorts(t), OTLPAddr: e2etest.FreeAddr(t), HookURL: hook.URL}
-		dir := t.TempDir()
-		cfg := e2etest.RenderConfig(t, dir, testdataPath("fleet-detect.yaml"), p)
-		env := append(isolatedEnv(dir), "POSTGRES_DSN="+dsn, "FLEET_SCHEMA="+schema, fmt.Sprintf("REPLICA_NAME=gw-%d", i))
-		proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: env})
-		proc.RequireReady(startTimeout, p.releasesURL())
-		proc.RequireListening(startTimeout, p.OTLPAddr)
+		startReplica(t, bin, "fleet-detect.yaml", p, p.releasesURL(), p.OTLPAddr, dsn, schema, fmt.Sprintf("gw-%d", i))
 		reps = append(reps, p)
 		canaries = append(canaries, newCanary(t, "http://"+p.EventsAddr, "http://"+p.OTLPAddr, uint64(40+i)))
 	}
-	// The stable version's event reaches replica 2, the canary's replica 0;
-	// each quarter second one replica gets the traffic, in turn.
-	canaries[2].post(`{"id":"checkout-v1","type":"succeeded","attributes":{"service.name":"checkout","service.namespace":"shop",
-	  "service.version":"v1.4.1","deployment.environment.name":"production"}}`)
+	// As on a new user's first day, no deploy event ever announced v1.4.1:
+	// it only serves. The canary's event reaches replica 0; each quarter
+	// second one replica gets the traffic, in turn.
 	for i := range 12 {
 		canaries[i%3].send("v1.4.1", 40, 0.01)
 		time.Sleep(250 * time.Millisecond)
