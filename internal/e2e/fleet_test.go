@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 // startReplica starts one built collector of a fleet sharing schema, on
 // testdata/<tmpl> rendered with data; it returns when addr listens.
-func startReplica(t *testing.T, bin, tmpl string, data any, api, addr, dsn, schema, name string) {
+func startReplica(t *testing.T, bin, tmpl string, data any, api, addr, dsn, schema, name string) *e2etest.Process {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := e2etest.RenderConfig(t, dir, testdataPath(tmpl), data)
@@ -25,6 +26,7 @@ func startReplica(t *testing.T, bin, tmpl string, data any, api, addr, dsn, sche
 	proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Args: []string{"--config", cfg}, Env: env})
 	proc.RequireReady(startTimeout, api)
 	proc.RequireListening(startTimeout, addr)
+	return proc
 }
 
 // Three collector processes share one PostgreSQL: a deploy event posted to
@@ -86,6 +88,46 @@ type fleetPorts struct {
 	HookURL  string
 }
 
+// detectingFleet is three built collectors on one PostgreSQL schema
+// (testdata/fleet-detect.yaml), each acting through a rollback webhook on
+// one real HTTP server, with a canary driver per replica.
+type detectingFleet struct {
+	reps     []fleetPorts
+	procs    []*e2etest.Process
+	canaries []*canary
+
+	down     map[int]bool // replicas killed by the test
+
+	mu    sync.Mutex
+	calls []string // paths of the webhook calls
+}
+
+func startDetectingFleet(t *testing.T) *detectingFleet {
+	t.Helper()
+	bin := e2etest.Binary(t)
+	dsn, schema := testhost.PostgresSchema(t, "e2e_fleet")
+	f := &detectingFleet{down: map[int]bool{}}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.calls = append(f.calls, r.URL.Path)
+		f.mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	for i := range 3 {
+		p := fleetPorts{ports: newPorts(t), OTLPAddr: e2etest.FreeAddr(t), HookURL: hook.URL}
+		f.procs = append(f.procs, startReplica(t, bin, "fleet-detect.yaml", p, p.releasesURL(), p.OTLPAddr, dsn, schema, fmt.Sprintf("gw-%d", i)))
+		f.reps = append(f.reps, p)
+		f.canaries = append(f.canaries, newCanary(t, "http://"+p.EventsAddr, "http://"+p.OTLPAddr, uint64(40+i)))
+	}
+	return f
+}
+
+func (f *detectingFleet) hookCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
 // Three collectors share one PostgreSQL; a canary's spans are spread round
 // robin over them and its deploy event reaches one. The fleet decides the
 // regression once, from all three replicas' telemetry, and the webhook is
@@ -94,74 +136,195 @@ func TestFleetDecidesAndActsOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	bin := e2etest.Binary(t)
-	dsn, schema := testhost.PostgresSchema(t, "e2e_fleet")
-	var hookMu sync.Mutex
-	var hookCalls []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hookMu.Lock()
-		hookCalls = append(hookCalls, r.URL.Path)
-		hookMu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-
-	var reps []fleetPorts
-	var canaries []*canary
-	for i := range 3 {
-		p := fleetPorts{ports: newPorts(t), OTLPAddr: e2etest.FreeAddr(t), HookURL: hook.URL}
-		startReplica(t, bin, "fleet-detect.yaml", p, p.releasesURL(), p.OTLPAddr, dsn, schema, fmt.Sprintf("gw-%d", i))
-		reps = append(reps, p)
-		canaries = append(canaries, newCanary(t, "http://"+p.EventsAddr, "http://"+p.OTLPAddr, uint64(40+i)))
-	}
-	// As on a new user's first day, no deploy event ever announced v1.4.1:
-	// it only serves. The canary's event reaches replica 0; each quarter
-	// second one replica gets the traffic, in turn.
-	for i := range 12 {
-		canaries[i%3].send("v1.4.1", 40, 0.01)
-		time.Sleep(250 * time.Millisecond)
-	}
-	canaries[0].post(`{"id":"deploy-fleet","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
-	  "service.version":"v1.4.2","deployment.environment.name":"production"},
-	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
+	f := startDetectingFleet(t)
+	f.deploy()
 	deployed := time.Now()
-	type decisions struct {
-		Decisions []*release.Decision `json:"decisions"`
-	}
 	var decided *release.Decision
 	for i := 0; decided == nil; i++ {
 		require.Less(t, time.Since(deployed), 120*time.Second, "no rollback decision from the fleet")
-		canaries[i%3].tick()
-		var got decisions
-		e2etest.Get(t, reps[(i+1)%3].api("/api/v1/decisions?release=deploy-fleet&action=rollback")).JSON(t, &got)
-		if len(got.Decisions) > 0 {
-			decided = got.Decisions[0]
-		}
+		f.tick(i, 0.3)
+		decided = f.decision(t, (i+1)%3, "rollback")
 	}
 	t.Logf("the fleet decided %s after the deploy: %s", time.Since(deployed).Round(time.Second), decided.Rationale)
 	require.Contains(t, decided.Rationale, "on the telemetry of 3 replicas")
-	// Every replica holds the one decision.
-	for i, p := range reps {
-		var got decisions
+	f.requireOneDecision(t, decided)
+	f.requireHookCalls(t, []string{"/decisions/checkout"})
+}
+
+// The replica deciding the canary is killed (SIGKILL) as soon as it holds
+// the release's lease, long before a verdict: another takes over from the
+// statistics it shadowed, and the fleet still decides once and acts once.
+func TestFleetSurvivesKillingTheDecidingReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	f := startDetectingFleet(t)
+	f.deploy()
+	deployed := time.Now()
+	// Kill it mid-evaluation: with 5 s of statistics behind it, 10 s before
+	// one collector would decide.
+	holder := -1
+	for i := 0; holder < 0 || time.Since(deployed) < 5*time.Second; i++ {
+		require.Less(t, time.Since(deployed), 60*time.Second, "no replica took the lease of the release")
+		f.tick(i, 0.3)
+		holder = f.holder()
+	}
+	require.Nil(t, f.decision(t, (holder+1)%3, ""), "decided before the kill; the test needs a kill mid-evaluation")
+	f.procs[holder].Kill()
+	killed := time.Now()
+	t.Logf("killed gw-%d, which held the lease, %s after the deploy", holder, killed.Sub(deployed).Round(time.Millisecond))
+	f.down[holder] = true
+
+	var decided *release.Decision
+	for i := 0; decided == nil; i++ {
+		require.Less(t, time.Since(deployed), 120*time.Second, "no rollback decision after the kill")
+		f.tick(i, 0.3)
+		decided = f.decision(t, f.live(i), "rollback")
+	}
+	t.Logf("decided %s after the deploy (%s after the kill): %s", time.Since(deployed).Round(time.Second),
+		time.Since(killed).Round(time.Second), decided.Rationale)
+	require.NotContains(t, decided.Rationale, fmt.Sprintf("Decided by fleet replica gw-%d ", holder))
+	require.Contains(t, decided.Rationale, "Decided by fleet replica gw-")
+	f.requireOneDecision(t, decided)
+	f.requireHookCalls(t, []string{"/decisions/checkout"})
+}
+
+// A healthy canary (1% errors, as its control) runs for 45 s: the deciding
+// replica evaluates it on the whole fleet's telemetry, nothing is decided
+// against it and nothing is acted on. (At 40 requests/s a healthy verdict
+// needs minutes; the detector need not say "healthy", only never act.)
+func TestFleetHealthyReleaseGetsNoAction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	f := startDetectingFleet(t)
+	f.deploy()
+	sent := 0
+	for i := range 180 {
+		f.tick(i, 0.01)
+		sent += 10
+	}
+	holder := f.holder()
+	require.GreaterOrEqual(t, holder, 0, "no replica took the lease of the release")
+	var series struct {
+		Series []release.SeriesPoint `json:"series"`
+	}
+	e2etest.Get(t, f.reps[holder].api("/api/v1/releases/deploy-fleet/series")).JSON(t, &series)
+	require.NotEmpty(t, series.Series, "gw-%d plots the evaluation it decides", holder)
+	last := series.Series[len(series.Series)-1]
+	var samples int64
+	for _, sp := range last.Signals {
+		if sp.Signal == "error_rate" {
+			samples = sp.CandidateSamples
+		}
+	}
+	t.Logf("gw-%d evaluates the canary on %d of the %d candidate requests sent to the fleet", holder, samples, sent)
+	// Each replica saw a third; the decider counts the fleet's.
+	require.Greater(t, samples, int64(sent*2/3), "the deciding replica merges every replica's statistics")
+
+	for r := range f.reps {
+		var got struct {
+			Decisions []*release.Decision `json:"decisions"`
+		}
+		e2etest.Get(t, f.reps[r].api("/api/v1/decisions?release=deploy-fleet")).JSON(t, &got)
+		for _, d := range got.Decisions {
+			require.Containsf(t, []release.Action{release.ActionNone, release.ActionHold}, d.Action,
+				"gw-%d holds a decision against a healthy release: %s", r, d.Rationale)
+		}
+	}
+	time.Sleep(2 * time.Second) // room for a call, were there one
+	require.Empty(t, f.hookCalls())
+}
+
+// deploy lets v1.4.1 serve alone for three seconds, its traffic spread
+// round robin over the replicas, then posts the canary's deploy event to
+// gw-0. As on a new user's first day, no deploy event ever announced
+// v1.4.1: it only serves.
+func (f *detectingFleet) deploy() {
+	for i := range 12 {
+		f.canaries[i%3].send("v1.4.1", 40, 0.01)
+		time.Sleep(250 * time.Millisecond)
+	}
+	f.canaries[0].post(`{"id":"deploy-fleet","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.2","deployment.environment.name":"production"},
+	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
+}
+
+// holder returns the replica that logged taking the canary's lease, or -1.
+func (f *detectingFleet) holder() int {
+	for r, p := range f.procs {
+		if !f.down[r] && strings.Contains(p.Output(), "This replica now decides the release") {
+			return r
+		}
+	}
+	return -1
+}
+
+// live returns the i-th replica still running, round robin.
+func (f *detectingFleet) live(i int) int {
+	var up []int
+	for r := range f.reps {
+		if !f.down[r] {
+			up = append(up, r)
+		}
+	}
+	return up[i%len(up)]
+}
+
+// tick sends a quarter second of both versions' traffic (the canary
+// failing candidateErrors of its requests) to the i-th live replica.
+func (f *detectingFleet) tick(i int, candidateErrors float64) {
+	c := f.canaries[f.live(i)]
+	c.send("v1.4.1", 40, 0.01)
+	c.send("v1.4.2", 10, candidateErrors)
+	time.Sleep(250 * time.Millisecond)
+}
+
+// decision returns the canary's first decision (with the action, unless
+// empty) that replica r serves, or nil.
+func (f *detectingFleet) decision(t *testing.T, r int, action string) *release.Decision {
+	var got struct {
+		Decisions []*release.Decision `json:"decisions"`
+	}
+	q := "/api/v1/decisions?release=deploy-fleet"
+	if action != "" {
+		q += "&action=" + action
+	}
+	e2etest.Get(t, f.reps[r].api(q)).JSON(t, &got)
+	if len(got.Decisions) == 0 {
+		return nil
+	}
+	return got.Decisions[0]
+}
+
+// requireOneDecision: every live replica serves that one decision and no
+// other for the canary.
+func (f *detectingFleet) requireOneDecision(t *testing.T, want *release.Decision) {
+	t.Helper()
+	for r, p := range f.reps {
+		if f.down[r] {
+			continue
+		}
+		var got struct {
+			Decisions []*release.Decision `json:"decisions"`
+		}
 		e2etest.Get(t, p.api("/api/v1/decisions?release=deploy-fleet")).JSON(t, &got)
 		ids := map[string]bool{}
 		for _, d := range got.Decisions {
 			ids[d.DecisionID] = true
 		}
-		require.Equalf(t, map[string]bool{decided.DecisionID: true}, ids, "replica gw-%d", i)
+		require.Equalf(t, map[string]bool{want.DecisionID: true}, ids, "replica gw-%d", r)
 	}
-	// One webhook call, though every replica's exporter was handed it.
+}
+
+// requireHookCalls waits for the webhook's first call, leaves room for
+// more, and requires exactly the calls wanted.
+func (f *detectingFleet) requireHookCalls(t *testing.T, want []string) {
+	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
-	for {
-		hookMu.Lock()
-		n := len(hookCalls)
-		hookMu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
+	for len(f.hookCalls()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second) // room for a second call, were there one
-	hookMu.Lock()
-	defer hookMu.Unlock()
-	require.Equal(t, []string{"/decisions/checkout"}, hookCalls)
+	require.Equal(t, want, f.hookCalls())
 }

@@ -4,7 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -48,4 +53,97 @@ func PostgresSchema(t testing.TB, prefix string) (dsn, schema string) {
 		}
 	})
 	return dsn, schema
+}
+
+// PostgresServer is a PostgreSQL cluster of a test's own, on a loopback
+// port, for tests that stop and restart the server under a running fleet:
+// the shared test server cannot be restarted while other packages use it.
+type PostgresServer struct {
+	t    testing.TB
+	bin  string // directory of initdb, pg_ctl
+	dir  string // cluster data directory
+	log  string
+	port int
+}
+
+// StartPostgres initialises a cluster in a temporary directory and starts
+// it, with Debian's PostgreSQL binaries (which `make test` installs). The
+// test is skipped where PostgresEnv is unset, as the other PostgreSQL
+// tests are, and fails when it is set but the binaries are missing.
+func StartPostgres(t testing.TB) *PostgresServer {
+	t.Helper()
+	PostgresDSN(t)
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(bins) == 0 {
+		t.Fatal("no /usr/lib/postgresql/*/bin/pg_ctl; .ci/unleash.sh installs PostgreSQL")
+	}
+	sort.Strings(bins)
+	// Under /tmp rather than t.TempDir(): the server runs as the postgres
+	// user, which must own its data directory and reach it.
+	dir, err := os.MkdirTemp("", "otelcol-release-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &PostgresServer{t: t, bin: filepath.Dir(bins[len(bins)-1]), dir: dir, log: filepath.Join(dir, "server.log")}
+	t.Cleanup(func() {
+		_ = s.pg("pg_ctl", "-D", s.data(), "-m", "immediate", "stop")
+		_ = os.RemoveAll(dir)
+	})
+	if os.Geteuid() == 0 {
+		if err := exec.Command("chown", "postgres", dir).Run(); err != nil {
+			t.Fatalf("chown %s: %v", dir, err)
+		}
+	}
+	if err := s.pg("initdb", "-D", s.data(), "-A", "trust", "-U", "postgres"); err != nil {
+		t.Fatalf("initdb: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	s.Start()
+	return s
+}
+
+func (s *PostgresServer) data() string { return filepath.Join(s.dir, "data") }
+
+// pg runs one of the server's programs, as the postgres user when root.
+func (s *PostgresServer) pg(prog string, args ...string) error {
+	cmd := exec.Command(filepath.Join(s.bin, prog), args...)
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(s.bin, prog)}, args...)...)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %v: %w\n%s", prog, args, err, out)
+	}
+	return nil
+}
+
+// DSN is the server's connection string.
+func (s *PostgresServer) DSN() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+}
+
+// Start starts the (stopped) server on its port and waits until it accepts
+// connections.
+func (s *PostgresServer) Start() {
+	s.t.Helper()
+	err := s.pg("pg_ctl", "-D", s.data(), "-l", s.log, "-w", "-t", "60",
+		"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=''", s.port), "start")
+	if err != nil {
+		b, _ := os.ReadFile(s.log)
+		s.t.Fatalf("starting PostgreSQL: %v\n%s", err, b)
+	}
+}
+
+// Stop stops the server as an operator's restart does (fast shutdown:
+// clients are disconnected, nothing committed is lost).
+func (s *PostgresServer) Stop() {
+	s.t.Helper()
+	if err := s.pg("pg_ctl", "-D", s.data(), "-m", "fast", "-w", "stop"); err != nil {
+		s.t.Fatalf("stopping PostgreSQL: %v", err)
+	}
 }
