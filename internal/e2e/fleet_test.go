@@ -96,7 +96,7 @@ type detectingFleet struct {
 	procs    []*e2etest.Process
 	canaries []*canary
 
-	down     map[int]bool // replicas killed by the test
+	down map[int]bool // replicas killed by the test
 
 	mu    sync.Mutex
 	calls []string // paths of the webhook calls
