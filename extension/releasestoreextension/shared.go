@@ -237,7 +237,7 @@ func (s *releaseStore) runShared(ctx context.Context) {
 			return
 		case <-sh.wake:
 		}
-		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+		if err := s.catchUp(ctx); ctx.Err() == nil {
 			sh.setErr(err)
 		}
 	}
@@ -259,7 +259,7 @@ func (s *releaseStore) heartbeat(ctx context.Context, db *pgshared.DB) {
 		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
 		err := db.Heartbeat(hctx, s.shared.replica, info)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() == nil {
 			s.shared.setErr(err)
 		}
 		select {
@@ -270,6 +270,9 @@ func (s *releaseStore) heartbeat(ctx context.Context, db *pgshared.DB) {
 	}
 }
 
+// setErr records the outcome of a round trip: an error is kept, and a
+// success clears it once no error came for two heartbeats, so that the
+// fleet API says "connected" again after an outage.
 func (sh *sharedLog) setErr(err error) {
 	sh.healthMu.Lock()
 	defer sh.healthMu.Unlock()

@@ -328,3 +328,108 @@ func (f *detectingFleet) requireHookCalls(t *testing.T, want []string) {
 	time.Sleep(2 * time.Second) // room for a second call, were there one
 	require.Equal(t, want, f.hookCalls())
 }
+
+// The fleet's PostgreSQL is stopped and started again under three running
+// collectors, as in a database restart or failover: while it is down,
+// spans are still stamped from the last known state, reads are served,
+// a deploy event answers 503 and is not half-stored, and detection holds
+// and says so; once it is back, every replica reconnects on its own, the
+// event re-sent is stored and served by all, and nothing stored before is
+// lost.
+func TestFleetRidesOutAStoreRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := e2etest.Binary(t)
+	pg := testhost.StartPostgres(t)
+	var reps []fleetPorts
+	var procs []*e2etest.Process
+	var canaries []*canary
+	for i := range 3 {
+		p := fleetPorts{ports: newPorts(t), OTLPAddr: e2etest.FreeAddr(t)}
+		procs = append(procs, startReplica(t, bin, "fleet-restart.yaml", p, p.releasesURL(), p.OTLPAddr, pg.DSN(), "fleet", fmt.Sprintf("gw-%d", i)))
+		reps = append(reps, p)
+		canaries = append(canaries, newCanary(t, "http://"+p.EventsAddr, "http://"+p.OTLPAddr, uint64(60+i)))
+	}
+	canaries[0].post(`{"id":"deploy-before","type":"started","attributes":{"service.name":"checkout","service.namespace":"shop",
+	  "service.version":"v1.4.2","deployment.environment.name":"production"},
+	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
+	for i := range reps {
+		requireServed(t, reps[i], "deploy-before", i)
+	}
+	// stamped counts the spans replica i printed stamped with the canary's
+	// release; traffic sends a second of both versions to every replica.
+	stamped := func(i int) int { return strings.Count(procs[i].Output(), "deployment.id: Str(deploy-before)") }
+	traffic := func() {
+		for range 4 {
+			for _, c := range canaries {
+				c.send("v1.4.1", 20, 0.01)
+				c.send("v1.4.2", 5, 0.01)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	traffic()
+	before := make([]int, len(reps))
+	for i := range reps {
+		waitFor(t, func() bool { return stamped(i) > 0 }, "gw-%d stamps the canary's spans", i)
+		before[i] = stamped(i)
+	}
+
+	pg.Stop()
+	stopped := time.Now()
+	resp := e2etest.PostJSON(t, reps[1].events("/v1/events"), nativeEvent("deploy-during", "started", "cart", "v9", "production"))
+	require.Equal(t, 503, resp.Status, "a deploy event while the store is down: %s", resp.Body)
+	require.Contains(t, string(resp.Body), "nothing was stored, retry later")
+	require.Equal(t, 200, e2etest.Get(t, reps[2].releaseURL("deploy-before")).Status, "reads go on")
+	traffic()
+	for i := range reps {
+		waitFor(t, func() bool { return stamped(i) > before[i] }, "gw-%d stamps spans while the store is down", i)
+		waitFor(t, func() bool { return strings.Contains(procs[i].Output(), "Detection holds") }, "gw-%d says detection holds", i)
+	}
+	// Down for longer than a lease (5 s), so that leases lapse too.
+	time.Sleep(time.Until(stopped.Add(7 * time.Second)))
+	t.Logf("PostgreSQL down for %s: spans stamped, reads served, deploy events refused with 503, detection held",
+		time.Since(stopped).Round(100*time.Millisecond))
+
+	pg.Start()
+	restarted := time.Now()
+	for i := range reps {
+		waitFor(t, func() bool {
+			var st struct {
+				Connected bool `json:"connected"`
+			}
+			e2etest.Get(t, reps[i].api("/api/v1/fleet")).JSON(t, &st)
+			return st.Connected
+		}, "gw-%d reconnects", i)
+		// (The API says connected after two quiet heartbeats, 4 s.)
+		t.Logf("gw-%d reports connected %s after the restart", i, time.Since(restarted).Round(100*time.Millisecond))
+		require.Equal(t, 404, e2etest.Get(t, reps[i].releaseURL("deploy-during")).Status, "the refused event was not half-stored")
+	}
+	requireReply(t, e2etest.PostJSON(t, reps[1].events("/v1/events"), nativeEvent("deploy-during", "started", "cart", "v9", "production")), 202,
+		accepted("deploy-during", "deploy-during", "in_progress"))
+	for i := range reps {
+		requireServed(t, reps[i], "deploy-during", i)
+		requireServed(t, reps[i], "deploy-before", i)
+	}
+	traffic()
+	for i := range reps {
+		waitFor(t, func() bool { return strings.Contains(procs[i].Output(), "Detection resumes") }, "gw-%d says detection resumes", i)
+	}
+}
+
+// requireServed waits until replica i's API serves the release.
+func requireServed(t *testing.T, p fleetPorts, id string, i int) {
+	t.Helper()
+	waitFor(t, func() bool { return e2etest.Get(t, p.releaseURL(id)).Status == 200 }, "gw-%d serves release %s", i, id)
+}
+
+// waitFor polls cond until it holds, failing after waitTimeout.
+func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		require.Truef(t, time.Now().Before(deadline), "timed out: "+format, args...)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
