@@ -663,12 +663,15 @@ type FleetStore interface {
 
 // fleetStatus is the fleet API's answer.
 type fleetStatus struct {
-	Replica   string            `json:"replica"`
-	Backend   string            `json:"backend"`
-	Connected bool              `json:"connected"`
-	Applied   int64             `json:"log_position"`
-	Error     string            `json:"error,omitempty"`
-	Replicas  []json.RawMessage `json:"replicas,omitempty"`
+	Replica   string `json:"replica"`
+	Backend   string `json:"backend"`
+	Connected bool   `json:"connected"`
+	Applied   int64  `json:"log_position"`
+	// RoundTrips counts the requests this replica sent to the database
+	// since it connected (store, detector and rollback ledger together).
+	RoundTrips int64             `json:"round_trips"`
+	Error      string            `json:"error,omitempty"`
+	Replicas   []json.RawMessage `json:"replicas,omitempty"`
 }
 
 func (s *releaseStore) fleetStatus(ctx context.Context) fleetStatus {
@@ -685,6 +688,7 @@ func (s *releaseStore) fleetStatus(ctx context.Context) fleetStatus {
 	db := sh.db.Load()
 	st.Connected = db != nil && st.Error == ""
 	if db != nil {
+		st.RoundTrips = db.RoundTrips()
 		if reps, err := db.Replicas(ctx, 3*heartbeatEvery); err == nil {
 			for name, info := range reps {
 				entry, _ := json.Marshal(map[string]json.RawMessage{"name": mustJSON(name), "info": info})

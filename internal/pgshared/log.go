@@ -89,29 +89,36 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, limit int) ([]Entry, e
 	if limit > 0 {
 		lim = limit
 	}
-	rows, err := db.pool.Query(ctx, db.q(`SELECT seq, data FROM {s}.log WHERE seq > $1 ORDER BY seq LIMIT $2`), after, lim)
+	// One round trip, the one a replica makes at every poll: the entries
+	// and the snapshot's last seq, from one statement snapshot. The left
+	// join yields one row with a NULL seq when there are no entries.
+	rows, err := db.pool.Query(ctx, db.q(`
+		SELECT s.last_seq, l.seq, l.data
+		FROM (SELECT coalesce((SELECT last_seq FROM {s}.snapshot), 0) AS last_seq) s
+		LEFT JOIN LATERAL (SELECT seq, data FROM {s}.log WHERE seq > $1 ORDER BY seq LIMIT $2) l ON true
+		ORDER BY l.seq`), after, lim)
 	if err != nil {
 		return nil, fmt.Errorf("pgshared: read log: %w", err)
 	}
-	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
-		var e Entry
-		err := r.Scan(&e.Seq, &e.Data)
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pgshared: read log: %w", err)
+	var snap int64
+	var entries []Entry
+	for rows.Next() {
+		var seq *int64
+		var data []byte
+		if err := rows.Scan(&snap, &seq, &data); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pgshared: read log: %w", err)
+		}
+		if seq != nil {
+			entries = append(entries, Entry{Seq: *seq, Data: data})
+		}
 	}
-	if len(entries) > 0 && entries[0].Seq == after+1 {
-		return entries, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgshared: read log: %w", err)
 	}
 	// Seqs have no gaps (a rolled-back Append rolls back its head too), so a
 	// missing next entry was either never written or pruned under a snapshot.
-	var snap int64
-	err = db.pool.QueryRow(ctx, db.q(`SELECT last_seq FROM {s}.snapshot`)).Scan(&snap)
-	if err != nil && !isNoRows(err) {
-		return nil, fmt.Errorf("pgshared: read log: %w", err)
-	}
-	if after < snap {
+	if (len(entries) == 0 || entries[0].Seq != after+1) && after < snap {
 		return nil, ErrBehind
 	}
 	return entries, nil

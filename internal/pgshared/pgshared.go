@@ -54,7 +54,13 @@ type DB struct {
 	schemaQ string // quoted identifier, for SQL text
 	channel string // NOTIFY channel of the log
 	where   string // host:port, for error messages
+	trips   *roundTripCounter
 }
+
+// pingIdle is how long a pooled connection may sit idle before it is
+// checked with a ping; a connection that broke sooner fails its statement,
+// is dropped, and the caller's next try gets a fresh one.
+const pingIdle = 10 * time.Second
 
 // Open connects to PostgreSQL with a pgxpool, pings it and creates the schema
 // and tables if they are missing. The DDL runs under a transaction-scoped
@@ -86,6 +92,18 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		schemaQ: pgx.Identifier{o.Schema}.Sanitize(),
 		channel: channelName(o.Schema),
 		where:   where,
+		trips:   &roundTripCounter{},
+	}
+	cfg.ConnConfig.Tracer = db.trips
+	// Ping a connection idle for more than pingIdle before handing it out
+	// (pgxpool pings after one second: a round trip before nearly every
+	// poll), and count the pings, which the tracer does not see.
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		ping := p.IdleDuration > pingIdle
+		if ping {
+			db.trips.n.Add(1)
+		}
+		return ping
 	}
 	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
