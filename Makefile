@@ -27,9 +27,12 @@ test: build
 test-short:
 	$(GO) test -short ./...
 
-## generate: regenerate cmd/otelcol-release from builder-config.yaml.
+## generate: regenerate cmd/otelcol-release from builder-config.yaml, and each
+## component's internal/metadata, documentation.md, generated tests and README
+## status table from its metadata.yaml (mdatagen, pinned in internal/tools/mdatagen).
 generate:
 	$(GO) run ./internal/tools/distgen
+	$(GO) run ./internal/tools/metadatagen
 	$(GO) run ./processor/releasecorrelationprocessor/internal/scenario/gencorpus
 
 ## bench: the hot-path and throughput benchmarks quoted in docs/benchmarks.md.

@@ -21,13 +21,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/ledger"
+	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/metadata"
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/target"
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/internal/releaselog"
 )
-
-const scopeName = "github.com/otelcol-release/otelcol-release/exporter/rollbackexporter"
 
 // boundTarget is a configured target, ready to act.
 type boundTarget struct {
@@ -51,9 +50,7 @@ type rollbackExporter struct {
 	client  *http.Client
 	dryHTTP *http.Client
 
-	actions metric.Int64Counter
-	braked  metric.Int64Counter
-	ignored metric.Int64Counter
+	telemetry *metadata.TelemetryBuilder
 
 	// approvals run in the background; shutdown waits for them.
 	wg       sync.WaitGroup
@@ -87,21 +84,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*rollbackExporter, error) 
 	// from the kubeconfig; flagd writes a file) act through these.
 	e.client = &http.Client{Transport: &target.RecordingTransport{}, Timeout: cfg.Timeout}
 	e.dryHTTP = &http.Client{Transport: &target.RecordingTransport{DryRun: true}, Timeout: cfg.Timeout}
-	meter := set.TelemetrySettings.MeterProvider.Meter(scopeName)
 	var err error
-	if e.actions, err = meter.Int64Counter("otelcol.rollback.actions",
-		metric.WithDescription("Decisions carried out per target, by target, action and outcome (done, dry_run, failed, skipped, pending_approval, dismissed)."),
-		metric.WithUnit("{action}")); err != nil {
-		return nil, err
-	}
-	if e.braked, err = meter.Int64Counter("otelcol.rollback.brake.engaged",
-		metric.WithDescription("Automated actions turned into notifications by max_actions, by environment."),
-		metric.WithUnit("{decision}")); err != nil {
-		return nil, err
-	}
-	if e.ignored, err = meter.Int64Counter("otelcol.rollback.records.ignored",
-		metric.WithDescription("Log records that are not release.decision records (or are malformed ones), by reason."),
-		metric.WithUnit("{record}")); err != nil {
+	if e.telemetry, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -200,7 +184,7 @@ func (e *rollbackExporter) push(ctx context.Context, ld plog.Logs) error {
 						reason = "malformed_decision"
 						e.logger.Warn("Ignoring a malformed release.decision record", zap.Error(err))
 					}
-					e.ignored.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+					e.telemetry.RollbackRecordsIgnored.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
 					continue
 				}
 				// A gateway acts on decisions taken by agents: record them in
@@ -262,7 +246,7 @@ func (e *rollbackExporter) handle(ctx context.Context, d *release.Decision, revi
 		if n >= e.cfg.MaxActions.Count {
 			note = fmt.Sprintf("brake: %d automated actions in %s within %s already (max_actions %d), so this %s only notifies",
 				n, env, e.cfg.MaxActions.Per, e.cfg.MaxActions.Count, action)
-			e.braked.Add(ctx, 1, metric.WithAttributes(attribute.String("environment", env)))
+			e.telemetry.RollbackBrakeEngaged.Add(ctx, 1, metric.WithAttributes(attribute.String("environment", env)))
 			e.logger.Warn("Brake engaged", zap.String("decision_id", d.DecisionID), zap.String("environment", env), zap.String("action", string(action)))
 			// Say so on the targets that would have acted.
 			for _, t := range e.matching(d, action) {
@@ -521,7 +505,7 @@ func (e *rollbackExporter) record(ctx context.Context, d *release.Decision, t bo
 		Target: t.cfg.Name, TargetType: t.cfg.Type, Action: action, Status: status, Detail: detail,
 		Requests: reqs, Attempts: attempts, At: e.now(), Actor: actor,
 	}
-	e.actions.Add(ctx, 1, metric.WithAttributes(attribute.String("target", t.cfg.Name),
+	e.telemetry.RollbackActions.Add(ctx, 1, metric.WithAttributes(attribute.String("target", t.cfg.Name),
 		attribute.String("action", string(action)), attribute.String("outcome", string(status))))
 	e.logger.Info("Release action", zap.String("decision_id", d.DecisionID), zap.String("target", t.cfg.Name),
 		zap.String("action", string(action)), zap.String("outcome", string(status)), zap.String("detail", detail))

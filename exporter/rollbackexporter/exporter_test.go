@@ -23,7 +23,6 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/goleak"
 
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/target"
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
@@ -31,8 +30,6 @@ import (
 	"github.com/otelcol-release/otelcol-release/internal/releaselog"
 	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // hookServer is a webhook target: it answers with the scripted statuses
 // (the last one repeats) and counts what it received.

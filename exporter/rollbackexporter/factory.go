@@ -10,19 +10,16 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-)
 
-const (
-	typeStr   = "rollback"
-	stability = component.StabilityLevelDevelopment
+	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/metadata"
 )
 
 // Type is the component type of the exporter.
-var Type = component.MustNewType(typeStr)
+var Type = metadata.Type
 
 // NewFactory returns the rollback exporter factory.
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(Type, createDefaultConfig, exporter.WithLogs(createLogs, stability))
+	return exporter.NewFactory(Type, createDefaultConfig, exporter.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

@@ -8,21 +8,21 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/metadata"
 )
 
 const (
-	typeStr   = "releasestore"
-	stability = component.StabilityLevelAlpha
 	// DefaultEndpoint is where the API listens unless configured.
 	DefaultEndpoint = "localhost:8089"
 )
 
 // Type is the component type of the release store.
-var Type = component.MustNewType(typeStr)
+var Type = metadata.Type
 
 // NewFactory returns the release store extension factory.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(Type, createDefaultConfig, create, stability)
+	return extension.NewFactory(Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config {

@@ -19,15 +19,10 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 var (
 	t0          = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)

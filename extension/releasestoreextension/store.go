@@ -212,7 +212,7 @@ var _ Store = (*releaseStore)(nil)
 func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
 	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}, commitToken: make(chan struct{}, 1)}
 	s.state = state.New(s.limits())
-	m, err := newStoreMetrics(set.TelemetrySettings.MeterProvider, s.counts)
+	m, err := newStoreMetrics(set.TelemetrySettings, s.counts)
 	if err != nil {
 		return nil, err
 	}

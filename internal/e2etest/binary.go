@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // BinaryEnv names the environment variable that points at a prebuilt
@@ -122,13 +124,15 @@ func Cleanup() {
 	}
 }
 
-// Main runs the tests and removes the built binary afterwards. Use it as
+// Main runs the tests, fails them when they leave goroutines behind, and
+// removes the built binary afterwards. Use it as
 //
 //	func TestMain(m *testing.M) { e2etest.Main(m) }
 func Main(m *testing.M) {
-	code := m.Run()
-	Cleanup()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		Cleanup()
+		os.Exit(code)
+	}))
 }
 
 // ModuleRoot finds the directory holding go.mod by walking up from the

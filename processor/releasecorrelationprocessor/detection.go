@@ -13,9 +13,8 @@ import (
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/metadata"
 )
-
-const scopeName = "github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor"
 
 // detection is the detector shared by the traces, metrics and logs
 // instances of one configured processor: spans and logs of a version feed
@@ -29,7 +28,7 @@ type detection struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	reg    metric.Registration
-	count  metric.Int64Counter
+	tb     *metadata.TelemetryBuilder
 }
 
 var shared = struct {
@@ -48,10 +47,8 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 		return d, nil
 	}
 	d := &detection{store: store, logger: p.set.Logger, stop: make(chan struct{})}
-	meter := p.set.TelemetrySettings.MeterProvider.Meter(scopeName)
 	var err error
-	if d.count, err = meter.Int64Counter("otelcol.releasecorrelation.decisions",
-		metric.WithDescription("Decisions published, by action, verdict and cause."), metric.WithUnit("{decision}")); err != nil {
+	if d.tb, err = metadata.NewTelemetryBuilder(p.set.TelemetrySettings); err != nil {
 		return nil, err
 	}
 	var clock detect.Clock = detect.WallClock{}
@@ -66,40 +63,19 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 			d.det.SetFleet(&fleetExchange{fleet: f, logger: p.set.Logger}, f.Replica())
 		}
 	}
-	arms, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.arms",
-		metric.WithDescription("Tracked (service, environment, scope, version) series."), metric.WithUnit("{series}"))
-	if err != nil {
-		return nil, err
-	}
-	evals, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.evaluations",
-		metric.WithDescription("Releases under evaluation."), metric.WithUnit("{release}"))
-	if err != nil {
-		return nil, err
-	}
-	evicted, err := meter.Int64ObservableCounter("otelcol.releasecorrelation.arms.evicted",
-		metric.WithDescription("Series dropped to stay within detection::max_arms."), metric.WithUnit("{series}"))
-	if err != nil {
-		return nil, err
-	}
-	hints, err := meter.Int64ObservableGauge("otelcol.releasecorrelation.version_hints",
-		metric.WithDescription("Learned versions of pods, instances and ReplicaSets, for their unversioned signals."), metric.WithUnit("{hint}"))
-	if err != nil {
-		return nil, err
-	}
-	implicit, err := meter.Int64ObservableCounter("otelcol.releasecorrelation.implicit_releases",
-		metric.WithDescription("Releases started from a new version seen in the telemetry, with no deploy event."), metric.WithUnit("{release}"))
-	if err != nil {
-		return nil, err
-	}
-	if d.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	// One callback for the five instruments rather than the builder's one
+	// per instrument: Stats takes the detector's lock.
+	tb := d.tb
+	if d.reg, err = metadata.Meter(p.set.TelemetrySettings).RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := d.det.Stats()
-		o.ObserveInt64(arms, int64(st.Arms))
-		o.ObserveInt64(evals, int64(st.Evaluations))
-		o.ObserveInt64(evicted, st.ArmsEvicted)
-		o.ObserveInt64(hints, int64(st.Hints))
-		o.ObserveInt64(implicit, st.ImplicitReleases)
+		o.ObserveInt64(tb.ReleasecorrelationArms, int64(st.Arms))
+		o.ObserveInt64(tb.ReleasecorrelationEvaluations, int64(st.Evaluations))
+		o.ObserveInt64(tb.ReleasecorrelationArmsEvicted, st.ArmsEvicted)
+		o.ObserveInt64(tb.ReleasecorrelationVersionHints, int64(st.Hints))
+		o.ObserveInt64(tb.ReleasecorrelationImplicitReleases, st.ImplicitReleases)
 		return nil
-	}, arms, evals, evicted, hints, implicit); err != nil {
+	}, tb.ReleasecorrelationArms, tb.ReleasecorrelationEvaluations, tb.ReleasecorrelationArmsEvicted,
+		tb.ReleasecorrelationVersionHints, tb.ReleasecorrelationImplicitReleases); err != nil {
 		return nil, err
 	}
 
@@ -191,7 +167,7 @@ func (d *detection) publish(dec *release.Decision) {
 		return
 	}
 	if added {
-		d.count.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(dec.Action)),
+		d.tb.ReleasecorrelationDecisions.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(dec.Action)),
 			attribute.String("verdict", string(dec.Verdict)), attribute.String("cause", string(dec.Cause))))
 		d.logger.Info("Release decision", zap.String("decision_id", dec.DecisionID), zap.String("action", string(dec.Action)),
 			zap.String("verdict", string(dec.Verdict)), zap.String("rationale", dec.Rationale))

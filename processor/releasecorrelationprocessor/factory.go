@@ -9,16 +9,12 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/metadata"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
 
-const (
-	typeStr   = "releasecorrelation"
-	stability = component.StabilityLevelDevelopment
-)
-
 // Type is the component type of the processor.
-var Type = component.MustNewType(typeStr)
+var Type = metadata.Type
 
 // capabilities: the processor changes resource attributes in place.
 var capabilities = consumer.Capabilities{MutatesData: true}
@@ -26,9 +22,9 @@ var capabilities = consumer.Capabilities{MutatesData: true}
 // NewFactory returns the correlation processor factory.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type, createDefaultConfig,
-		processor.WithTraces(createTraces, stability),
-		processor.WithMetrics(createMetrics, stability),
-		processor.WithLogs(createLogs, stability))
+		processor.WithTraces(createTraces, metadata.TracesStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability),
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

@@ -18,13 +18,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.uber.org/goleak"
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func freeAddr(t testing.TB) string { return testhost.FreeEndpoint(t) }
 

@@ -8,11 +8,11 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/otelcol-release/otelcol-release/receiver/releasemetadatareceiver/internal/metadata"
 )
 
 const (
-	typeStr   = "releasemetadata"
-	stability = component.StabilityLevelAlpha
 	// DefaultEndpoint is where deploy events are received unless configured.
 	DefaultEndpoint = "localhost:8088"
 	// defaultMaxBodySize bounds one delivery; vendor webhooks are small.
@@ -20,11 +20,11 @@ const (
 )
 
 // Type is the component type of the receiver.
-var Type = component.MustNewType(typeStr)
+var Type = metadata.Type
 
 // NewFactory returns the release-metadata receiver factory.
 func NewFactory() receiver.Factory {
-	return receiver.NewFactory(Type, createDefaultConfig, receiver.WithLogs(createLogs, stability))
+	return receiver.NewFactory(Type, createDefaultConfig, receiver.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

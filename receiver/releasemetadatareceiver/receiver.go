@@ -65,7 +65,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*metad
 	if err != nil {
 		return nil, err
 	}
-	m, err := newReceiverMetrics(set.TelemetrySettings.MeterProvider)
+	m, err := newReceiverMetrics(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}

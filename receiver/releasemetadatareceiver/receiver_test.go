@@ -22,14 +22,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/goleak"
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/receiver/releasemetadatareceiver/internal/source"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testNow is the receive time in tests: shortly after the events' times.
 var testNow = time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC)
