@@ -232,10 +232,7 @@ func (e *rollbackExporter) push(ctx context.Context, ld plog.Logs) error {
 func (e *rollbackExporter) matching(d *release.Decision, action release.Action) []boundTarget {
 	env := d.Release[release.AttrDeploymentEnvironment]
 	svc := d.Release[release.AttrServiceName]
-	qualified := svc
-	if ns := d.Release[release.AttrServiceNamespace]; ns != "" {
-		qualified = ns + "/" + svc
-	}
+	qualified := release.QualifiedServiceNameOf(d.Release)
 	var out []boundTarget
 	for _, t := range e.targets {
 		if !release.MatchAny(t.cfg.Match.Environments, env) || !release.MatchAny(t.cfg.Match.Services, qualified, svc) {

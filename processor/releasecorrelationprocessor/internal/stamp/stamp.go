@@ -118,7 +118,7 @@ func str(attrs pcommon.Map, name string) string {
 func (s *Stamper) Environment(attrs pcommon.Map) string {
 	env := str(attrs, release.AttrDeploymentEnvironment)
 	if env == "" {
-		env = str(attrs, "deployment.environment")
+		env = str(attrs, release.AttrDeploymentEnvironmentDeprecated)
 	}
 	if env == "" {
 		return s.defaultEnvironment
