@@ -35,11 +35,16 @@ func newCommand(set otelcol.CollectorSettings) *cobra.Command {
 	if len(rs.URIs) == 0 {
 		rs.URIs = []string{defaultConfigURI}
 	}
+	if rs.DefaultScheme == "" {
+		// What otelcol.NewCommand would choose, chosen here so that replay
+		// resolves ${VAR} the same way.
+		rs.DefaultScheme = "env"
+	}
 	if os.Getenv(dataDirEnv) == "" {
 		_ = os.Setenv(dataDirEnv, defaultDataDir())
 	}
 	cmd := otelcol.NewCommand(set)
-	cmd.AddCommand(newReplayCommand())
+	cmd.AddCommand(newReplayCommand(*rs))
 	return cmd
 }
 

@@ -18,9 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/provider/envprovider"
-	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
-	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -32,8 +29,9 @@ import (
 )
 
 // newReplayCommand is `otelcol-release replay`: a recording through the
-// same detection and policy code, on a virtual clock.
-func newReplayCommand() *cobra.Command {
+// same detection and policy code, on a virtual clock. rs are the
+// collector's own resolver settings, which resolve --config.
+func newReplayCommand(rs confmap.ResolverSettings) *cobra.Command {
 	var telemetry, events, sets []string
 	var configFile, processor, format, labels string
 	cmd := &cobra.Command{
@@ -46,16 +44,24 @@ have decided what.
 Telemetry is OTLP JSON, one request per line: what the file exporter writes
 (format: json). Deploy events are native deploy-event documents, one per line,
 and the release.deployment records found in the telemetry's logs. Detection
-settings come from --config (the processor's settings, or a whole collector
-config: its only releasecorrelation processor, or the one --processor names)
-and --set, so that two settings can be compared on the same recording.
---config is resolved as the collector resolves its own: a path or a file:,
-env: or yaml: URI, with ${env:VAR} and the other providers expanded. With --labels (JSON lines of
+settings come from --config and --set, so that two settings can be compared
+on the same recording.
+
+--config is resolved exactly as the collector resolves its own, with the same
+providers: a path, or a file:, env:, yaml:, http: or https: URI, with
+${env:VAR}, ${file:PATH} and ${VAR} expanded. It holds the processor's
+settings alone, or a whole collector config; from a whole config replay takes
+the releasecorrelation processor --processor names (e.g.
+--processor releasecorrelation/edge), else the only one it has. A config with
+several and no --processor is an error that lists their IDs, sorted, as is a
+--processor the config does not have. --set applies after --config.
+
+With --labels (JSON lines of
 {"deployment.id": ..., "label": "regression|healthy|exogenous|hold"}), it also
 reports detections, false actions and time to decision per label.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := replayConfig(cmd.Context(), configFile, processor, sets)
+			cfg, err := replayConfig(cmd.Context(), rs, configFile, processor, sets)
 			if err != nil {
 				return err
 			}
@@ -79,7 +85,7 @@ reports detections, false actions and time to decision per label.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&telemetry, "telemetry", nil, "OTLP JSON lines file (traces, metrics or logs); repeatable")
 	f.StringArrayVar(&events, "events", nil, "native deploy events, one JSON document per line; repeatable")
-	f.StringVar(&configFile, "config", "", "detection settings: the releasecorrelation processor's YAML, or a collector config; a path or a URI (file:, env:, yaml:), ${env:VAR} expanded as the collector does")
+	f.StringVar(&configFile, "config", "", "detection settings: the releasecorrelation processor's YAML, or a collector config; a path or a URI (file:, env:, yaml:, http:, https:), ${env:VAR} expanded as the collector does")
 	f.StringVar(&processor, "processor", "", "with a collector config holding several releasecorrelation processors, the one to take, e.g. releasecorrelation/canary")
 	f.StringArrayVar(&sets, "set", nil, "override a setting, e.g. --set detection::min_samples=50; repeatable")
 	f.StringVar(&format, "format", "text", "output: text or json")
@@ -87,22 +93,13 @@ reports detections, false actions and time to decision per label.`,
 	return cmd
 }
 
-// replayProviders are the config providers replay resolves --config
-// with: those of the distribution's main, so ${env:...}, ${file:...} and
-// yaml: work as they do for the collector (no remote ones: a replay is
-// offline).
-func replayProviders() []confmap.ProviderFactory {
-	return []confmap.ProviderFactory{envprovider.NewFactory(), fileprovider.NewFactory(), yamlprovider.NewFactory()}
-}
-
-// resolveReplayConfig resolves --config through the collector's config
-// resolver: a path, or a URI such as file:..., env:... or yaml:...
-func resolveReplayConfig(ctx context.Context, uri string) (*confmap.Conf, error) {
-	res, err := confmap.NewResolver(confmap.ResolverSettings{
-		URIs:              []string{uri},
-		ProviderFactories: replayProviders(),
-		DefaultScheme:     "env",
-	})
+// resolveReplayConfig resolves --config with the collector's resolver
+// settings (its providers, converters and default scheme), taken from the
+// collector's own command rather than listed again, so that a config
+// resolves for replay as it does for `otelcol-release --config`.
+func resolveReplayConfig(ctx context.Context, rs confmap.ResolverSettings, uri string) (*confmap.Conf, error) {
+	rs.URIs = []string{uri}
+	res, err := confmap.NewResolver(rs)
 	if err != nil {
 		return nil, fmt.Errorf("--config %s: %w", uri, err)
 	}
@@ -164,11 +161,11 @@ func listOrNone(ids []string) string {
 	return strings.Join(ids, ", ")
 }
 
-func replayConfig(ctx context.Context, uri, processor string, sets []string) (*releasecorrelationprocessor.Config, error) {
+func replayConfig(ctx context.Context, rs confmap.ResolverSettings, uri, processor string, sets []string) (*releasecorrelationprocessor.Config, error) {
 	cfg := releasecorrelationprocessor.NewFactory().CreateDefaultConfig().(*releasecorrelationprocessor.Config)
 	switch {
 	case uri != "":
-		conf, err := resolveReplayConfig(ctx, uri)
+		conf, err := resolveReplayConfig(ctx, rs, uri)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -80,6 +81,15 @@ func writeRecordingTo(t *testing.T, dir string) (telemetry, events string) {
 		`{"id":"deploy-4711","type":"started","time":"2026-11-24T10:02:00Z","attributes":{"service.name":"checkout","service.namespace":"shop","service.version":"v1.4.2","deployment.environment.name":"prod"},"release":{"previous_version":"v1.4.1","strategy":"canary"}}`,
 	}, "\n")+"\n"), 0o644))
 	return telemetry, events
+}
+
+// replayResolverSettings are the resolver settings newCommand gives
+// replay: the distribution's providers (the remote ones left out, the tests
+// run offline) and its default scheme.
+func replayResolverSettings(t *testing.T) confmap.ResolverSettings {
+	rs := testSettings(t).ConfigProviderSettings.ResolverSettings
+	rs.DefaultScheme = "env"
+	return rs
 }
 
 func runReplay(t *testing.T, args ...string) (string, error) {
@@ -185,20 +195,32 @@ func TestReplayConfigIsResolvedAsTheCollectorDoes(t *testing.T) {
 		return p
 	}
 	ctx := context.Background()
+	rs := replayResolverSettings(t)
 
 	// Processor settings alone, with ${env:...}.
 	t.Setenv("REPLAY_MIN_SAMPLES", "77")
 	single := write("proc.yaml", "detection:\n  min_samples: ${env:REPLAY_MIN_SAMPLES}\n")
-	cfg, err := replayConfig(ctx, single, "", nil)
+	cfg, err := replayConfig(ctx, rs, single, "", nil)
 	require.NoError(t, err)
 	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
-	cfg, err = replayConfig(ctx, "file:"+single, "", nil)
+	cfg, err = replayConfig(ctx, rs, "file:"+single, "", nil)
 	require.NoError(t, err)
 	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
-	cfg, err = replayConfig(ctx, "yaml:detection::min_samples: 66", "", nil)
+	cfg, err = replayConfig(ctx, rs, "yaml:detection::min_samples: 66", "", nil)
 	require.NoError(t, err)
 	assert.EqualValues(t, 66, cfg.Detection.MinSamples)
-	_, err = replayConfig(ctx, single, "releasecorrelation/a", nil)
+	// ${VAR} takes the collector's default scheme (env), and ${file:...}
+	// reads a file, as in the collector's own config.
+	bare := write("bare.yaml", "detection:\n  min_samples: ${REPLAY_MIN_SAMPLES}\n")
+	cfg, err = replayConfig(ctx, rs, bare, "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
+	samples := write("samples.txt", "55")
+	fromFile := write("fromfile.yaml", "detection:\n  min_samples: ${file:"+samples+"}\n")
+	cfg, err = replayConfig(ctx, rs, fromFile, "", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 55, cfg.Detection.MinSamples)
+	_, err = replayConfig(ctx, rs, single, "releasecorrelation/a", nil)
 	require.ErrorContains(t, err, "holds one processor's settings, not a collector config")
 
 	// A whole collector config with one releasecorrelation processor: taken.
@@ -212,10 +234,10 @@ service:
   pipelines:
     traces: {receivers: [otlp], processors: [releasecorrelation/only], exporters: [nop]}
 `)
-	cfg, err = replayConfig(ctx, one, "", nil)
+	cfg, err = replayConfig(ctx, rs, one, "", nil)
 	require.NoError(t, err)
 	assert.EqualValues(t, 77, cfg.Detection.MinSamples)
-	cfg, err = replayConfig(ctx, one, "releasecorrelation/only", []string{"detection::min_samples=88"})
+	cfg, err = replayConfig(ctx, rs, one, "releasecorrelation/only", []string{"detection::min_samples=88"})
 	require.NoError(t, err)
 	assert.EqualValues(t, 88, cfg.Detection.MinSamples, "--set applies over the picked processor")
 
@@ -230,30 +252,49 @@ processors:
     detection: {min_samples: 33}
 `)
 	for i := 0; i < 5; i++ {
-		_, err = replayConfig(ctx, several, "", nil)
+		_, err = replayConfig(ctx, rs, several, "", nil)
 		require.ErrorContains(t, err, "has 3 releasecorrelation processors (releasecorrelation, releasecorrelation/a, releasecorrelation/b): choose one with --processor")
 	}
 	for id, want := range map[string]int{"releasecorrelation": 11, "releasecorrelation/a": 33, "releasecorrelation/b": 22} {
-		cfg, err = replayConfig(ctx, several, id, nil)
+		cfg, err = replayConfig(ctx, rs, several, id, nil)
 		require.NoError(t, err, id)
 		assert.EqualValues(t, want, cfg.Detection.MinSamples, id)
 	}
-	_, err = replayConfig(ctx, several, "releasecorrelation/c", nil)
+	_, err = replayConfig(ctx, rs, several, "releasecorrelation/c", nil)
 	require.ErrorContains(t, err, "has no such processor (it has releasecorrelation, releasecorrelation/a, releasecorrelation/b)")
-	_, err = replayConfig(ctx, several, "batch", nil)
+	_, err = replayConfig(ctx, rs, several, "batch", nil)
 	require.ErrorContains(t, err, `must name a releasecorrelation processor`)
 
 	none := write("none.yaml", "processors:\n  batch: {}\nservice: {}\n")
-	_, err = replayConfig(ctx, none, "", nil)
+	_, err = replayConfig(ctx, rs, none, "", nil)
 	require.ErrorContains(t, err, "a collector config without a releasecorrelation processor")
-	_, err = replayConfig(ctx, "", "releasecorrelation/a", nil)
+	_, err = replayConfig(ctx, rs, "", "releasecorrelation/a", nil)
 	require.ErrorContains(t, err, "needs --config")
-	_, err = replayConfig(ctx, filepath.Join(dir, "missing.yaml"), "", nil)
+	_, err = replayConfig(ctx, rs, filepath.Join(dir, "missing.yaml"), "", nil)
 	require.Error(t, err)
 
-	// Through the command: the flag reaches the resolver.
+	// Through the command: the flag reaches the resolver, and ${env:...}
+	// in the picked processor's settings changes what is decided.
 	telemetry, events := writeRecording(t)
-	out, err := runReplay(t, "--telemetry", telemetry, "--events", events, "--config", several)
+	t.Setenv("REPLAY_HUGE_MIN_SAMPLES", "100000")
+	edge := write("edge.yaml", `
+processors:
+  releasecorrelation:
+    detection: {min_samples: 20}
+  releasecorrelation/edge:
+    detection: {min_samples: "${env:REPLAY_HUGE_MIN_SAMPLES}", hold_after: 30s}
+`)
+	out, err := runReplay(t, "--telemetry", telemetry, "--events", events, "--config", edge)
+	require.ErrorContains(t, err, "has 2 releasecorrelation processors (releasecorrelation, releasecorrelation/edge): choose one with --processor", out)
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--config", edge, "--processor", "releasecorrelation/edge")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, " hold ", "min_samples from the environment: too few samples ever")
+	assert.NotContains(t, out, "rollback")
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--config", edge, "--processor", "releasecorrelation")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "rollback")
+
+	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--config", several)
 	require.ErrorContains(t, err, "choose one with --processor", out)
 	out, err = runReplay(t, "--telemetry", telemetry, "--events", events, "--config", several, "--processor", "releasecorrelation/a")
 	require.NoError(t, err, out)

@@ -23,9 +23,9 @@ import (
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/ledger"
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/metadata"
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/target"
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/internal/releaselog"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 )
 
 // boundTarget is a configured target, ready to act.
@@ -38,12 +38,22 @@ type boundTarget struct {
 	clients *target.Clients
 }
 
+// releaseStore is what the exporter asks of the release store: to record
+// the decisions it receives and what became of them, the release a
+// decision is about, and the reviews of decisions waiting for approval.
+type releaseStore interface {
+	storeroles.DecisionPublisher
+	storeroles.OutcomeRecorder
+	storeroles.ReleaseReader
+	storeroles.ChangeSubscriber
+}
+
 type rollbackExporter struct {
 	cfg     *Config
 	set     exporter.Settings
 	logger  *zap.Logger
 	targets []boundTarget
-	store   releasestoreextension.Store
+	store   releaseStore
 	ledger  *ledger.Ledger
 	unsub   func()
 	now     func() time.Time
@@ -106,7 +116,7 @@ func (e *rollbackExporter) start(ctx context.Context, host component.Host) error
 		}
 		t.clients = &clients
 	}
-	st, err := releasestoreextension.FindStore(host, e.cfg.Store)
+	st, err := storeroles.Find[releaseStore](host, e.cfg.Store)
 	if err != nil {
 		return fmt.Errorf("rollback: %w", err)
 	}
@@ -129,7 +139,7 @@ func (e *rollbackExporter) start(ctx context.Context, host component.Host) error
 			return fmt.Errorf("rollback: opening the ledger: %w", err)
 		}
 	}
-	if fs, ok := st.(releasestoreextension.FleetStore); ok && fs.Fleet() != nil {
+	if fleet := storeroles.FleetOf(st); fleet != nil {
 		// One ledger for the fleet, so that a decision every replica sees
 		// is carried out by one of them.
 		if storageID != nil {
@@ -137,7 +147,7 @@ func (e *rollbackExporter) start(ctx context.Context, host component.Host) error
 		} else {
 			e.logger.Info("Rollback exporter keeps its ledger in the fleet's shared release store")
 		}
-		e.ledger = newSharedLedger(fs.Fleet(), e.set.ID, e.claimTTL())
+		e.ledger = newSharedLedger(fleet, e.set.ID, e.claimTTL())
 		e.watching = map[string]bool{}
 	} else {
 		if client == nil {
@@ -145,7 +155,7 @@ func (e *rollbackExporter) start(ctx context.Context, host component.Host) error
 		}
 		e.ledger = ledger.New(client)
 	}
-	e.unsub = st.Subscribe(releasestoreextension.Subscriber{OnReview: e.onReview})
+	e.unsub = st.Subscribe(storeroles.Subscriber{OnReview: e.onReview})
 	if e.cfg.DryRun {
 		e.logger.Info("Rollback exporter in dry run: decisions are recorded with exactly what would be sent; nothing is.")
 	}
@@ -206,10 +216,7 @@ func (e *rollbackExporter) push(ctx context.Context, ld plog.Logs) error {
 func (e *rollbackExporter) matching(d *release.Decision, action release.Action) []boundTarget {
 	env := d.Release[release.AttrDeploymentEnvironment]
 	svc := d.Release[release.AttrServiceName]
-	qualified := svc
-	if ns := d.Release[release.AttrServiceNamespace]; ns != "" {
-		qualified = ns + "/" + svc
-	}
+	qualified := release.QualifiedServiceNameOf(d.Release)
 	var out []boundTarget
 	for _, t := range e.targets {
 		if !release.MatchAny(t.cfg.Match.Environments, env) || !release.MatchAny(t.cfg.Match.Services, qualified, svc) {

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-release/otelcol-release/exporter/rollbackexporter/internal/ledger"
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/pgshared"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 )
 
 // claimWatchInterval is how often a replica looks at a claim another
@@ -29,7 +29,7 @@ const claimMargin = 10 * time.Second
 // is looked up on each call, so that the ledger follows the store's
 // reconnections (and fails, rather than blocks, while it is away).
 type fleetKV struct {
-	fleet *releasestoreextension.Fleet
+	fleet storeroles.Fleet
 	ns    string
 }
 
@@ -99,7 +99,7 @@ func (k fleetKV) Unclaim(ctx context.Context, key, holder string) error {
 // newSharedLedger is the exporter's ledger in the fleet's store, under the
 // exporter's component ID so that the same exporter on every replica
 // shares it.
-func newSharedLedger(f *releasestoreextension.Fleet, id component.ID, ttl time.Duration) *ledger.Ledger {
+func newSharedLedger(f storeroles.Fleet, id component.ID, ttl time.Duration) *ledger.Ledger {
 	kv := fleetKV{fleet: f, ns: "ledger/" + id.String()}
 	return ledger.NewShared(kv, kv, f.Replica(), ttl)
 }

@@ -1,6 +1,7 @@
 package releasestoreextension
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -25,6 +28,39 @@ const (
 	defaultPageSize = 100
 	maxPageSize     = 1000
 )
+
+// startAPI serves the API and the operator page from a goroutine; a serve
+// error other than a shutdown is reported as a fatal status.
+func (s *releaseStore) startAPI(ctx context.Context, host component.Host) error {
+	ln, err := s.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("releasestore: listening on %s: %w", s.cfg.NetAddr.Endpoint, err)
+	}
+	s.server, err = s.cfg.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, s.apiHandler())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	s.logger.Info("Release store API listening", zap.String("endpoint", ln.Addr().String()))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+// stopAPI stops the server, if Start got as far as starting it.
+func (s *releaseStore) stopAPI(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	err := s.server.Shutdown(ctx)
+	s.wg.Wait()
+	return err
+}
 
 // apiHandler serves the store's HTTP API and the operator page.
 // State-changing requests must send Content-Type application/json (a

@@ -226,7 +226,7 @@ func (s *releaseStore) pageIndex(w http.ResponseWriter, r *http.Request) {
 func newIndexRow(rel *release.Release, d *release.Decision, pending bool, now time.Time) indexRow {
 	state, class := releaseState(rel, d)
 	row := indexRow{
-		ID: rel.ID, Service: serviceName(rel), Version: rel.Version(), PreviousVersion: rel.Release.PreviousVersion,
+		ID: rel.ID, Service: release.QualifiedServiceNameOf(rel.Attributes), Version: rel.Version(), PreviousVersion: rel.Release.PreviousVersion,
 		Environment: rel.Attributes[release.AttrDeploymentEnvironment], Strategy: string(rel.Release.Strategy),
 		State: state, StateClass: class, Status: string(rel.Status), Age: age(now.Sub(rel.StartedAt)),
 		StartedAt: rel.StartedAt, Pending: pending, Observed: rel.Source == release.SourceObserved,
@@ -256,14 +256,6 @@ func releaseState(rel *release.Release, d *release.Decision) (string, string) {
 		return "evaluating", "evaluating"
 	}
 	return strings.ReplaceAll(string(rel.Status), "_", " "), "neutral"
-}
-
-func serviceName(rel *release.Release) string {
-	name := rel.Attributes[release.AttrServiceName]
-	if ns := rel.Attributes[release.AttrServiceNamespace]; ns != "" {
-		name = ns + "/" + name
-	}
-	return name
 }
 
 func age(d time.Duration) string {
@@ -376,7 +368,7 @@ func (s *releaseStore) pageRelease(w http.ResponseWriter, r *http.Request) {
 		latest = decs[0]
 	}
 	data := releaseData{
-		Title: serviceName(rel) + " " + rel.Version(), Release: rel, Service: serviceName(rel),
+		Title: release.QualifiedServiceNameOf(rel.Attributes) + " " + rel.Version(), Release: rel, Service: release.QualifiedServiceNameOf(rel.Attributes),
 		Labels: release.AnnotationLabels, Annotations: rel.Annotations, Now: now, Age: age(now.Sub(rel.StartedAt)),
 		MoreDecs: len(decs) - len(rows),
 		DecLink:  "/api/v1/decisions?release=" + url.QueryEscape(id),
@@ -438,7 +430,10 @@ func (s *releaseStore) pageRelease(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "release.html", data)
 }
 
-func isRateSignal(name string) bool { return !strings.HasPrefix(name, "kpi:") }
+func isRateSignal(name string) bool {
+	_, kpi := release.KPIName(name)
+	return !kpi
+}
 
 func (s *releaseStore) evidenceRows(ev []release.Evidence) []evidenceRow {
 	out := make([]evidenceRow, 0, len(ev))
@@ -515,12 +510,13 @@ type plot struct {
 // name (KPIs last).
 func signalOrder(a, b string) bool {
 	rank := func(s string) int {
+		_, kpi := release.KPIName(s)
 		switch {
-		case s == "error_rate":
+		case s == release.SignalErrorRate:
 			return 0
-		case s == "latency_p95":
+		case s == release.LatencySignal(0.95):
 			return 1
-		case strings.HasPrefix(s, "kpi:"):
+		case kpi:
 			return 3
 		}
 		return 2
@@ -532,24 +528,26 @@ func signalOrder(a, b string) bool {
 }
 
 func signalTitle(s string) string {
-	switch {
-	case s == "error_rate":
+	if q, ok := release.LatencyQuantile(s); ok {
+		return q + " latency"
+	}
+	if kpi, ok := release.KPIName(s); ok {
+		return "KPI " + kpi
+	}
+	switch s {
+	case release.SignalErrorRate:
 		return "Error rate"
-	case strings.HasPrefix(s, "latency_"):
-		return strings.TrimPrefix(s, "latency_") + " latency"
-	case s == "log_error_rate":
+	case release.SignalLogErrorRate:
 		return "Log error rate"
-	case strings.HasPrefix(s, "kpi:"):
-		return "KPI " + strings.TrimPrefix(s, "kpi:")
 	}
 	return s
 }
 
 func signalNote(s string) string {
-	switch {
-	case strings.HasPrefix(s, "latency_"):
-		return "share of requests slower than the control's " + strings.TrimPrefix(s, "latency_")
-	case strings.HasPrefix(s, "kpi:"):
+	if q, ok := release.LatencyQuantile(s); ok {
+		return "share of requests slower than the control's " + q
+	}
+	if _, ok := release.KPIName(s); ok {
 		return "per request"
 	}
 	return "share of requests"

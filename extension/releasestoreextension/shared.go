@@ -18,6 +18,7 @@ import (
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/state"
 	"github.com/otelcol-release/otelcol-release/internal/pgshared"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 )
 
 // A shared store keeps the journal in PostgreSQL instead of a storage
@@ -625,40 +626,30 @@ func (s *releaseStore) closeShared() {
 	}
 }
 
-// Fleet is what a store shared by a fleet offers the other components:
-// the replica's name and the shared database, for the processor's
-// evidence exchange and leases and the exporter's ledger.
-type Fleet struct {
+// sharedFleet is the store's storeroles.Fleet.
+type sharedFleet struct {
 	store *releaseStore
 }
 
-// Fleet returns the store's fleet, or nil when the store is not shared.
-func (s *releaseStore) Fleet() *Fleet {
+// Fleet implements storeroles.FleetMember: nil when the store is not
+// shared.
+func (s *releaseStore) Fleet() storeroles.Fleet {
 	if s.shared == nil {
 		return nil
 	}
-	return &Fleet{store: s}
+	return &sharedFleet{store: s}
 }
 
-// Replica is this collector's name in the fleet.
-func (f *Fleet) Replica() string { return f.store.shared.replica }
+func (f *sharedFleet) Replica() string { return f.store.shared.replica }
 
-// LeaseDuration is how long a replica keeps deciding without renewing.
-func (f *Fleet) LeaseDuration() time.Duration { return f.store.shared.cfg.LeaseDuration }
+func (f *sharedFleet) LeaseDuration() time.Duration { return f.store.shared.cfg.LeaseDuration }
 
-// DB returns the shared database, or why it cannot be used now.
-func (f *Fleet) DB() (*pgshared.DB, error) {
+func (f *sharedFleet) DB() (*pgshared.DB, error) {
 	db := f.store.shared.db.Load()
 	if db == nil {
 		return nil, errNotConnected
 	}
 	return db, nil
-}
-
-// FleetStore is implemented by the release store; Fleet returns nil when
-// it is not shared.
-type FleetStore interface {
-	Fleet() *Fleet
 }
 
 // fleetStatus is the fleet API's answer.

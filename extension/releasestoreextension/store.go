@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
@@ -18,80 +17,40 @@ import (
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/journal"
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/state"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 )
 
-// Store is what the release store offers other components. Receivers and
-// processors find it at Start through host.GetExtensions() and a type
-// assertion, the way persistent queues find storage extensions.
+// Store is everything the release store offers: the roles other
+// components find it by (package storeroles), and what only the store's
+// own API and page use (annotations, reviews, series).
 type Store interface {
-	// Record persists and applies deploy events, all or none. Events already
-	// seen within the de-duplication window come back as duplicates and
-	// change nothing. An error wrapping ErrUnavailable means nothing was
-	// stored; a *release.FieldError means an event contradicts the store.
-	Record(ctx context.Context, events []release.Event) ([]Outcome, error)
-	// Service returns the current view of a service in an environment, or
-	// nil. It takes no lock and allocates nothing: it is on the telemetry
-	// hot path.
-	Service(k release.ServiceKey) *ServiceView
-	// Release returns a release by deployment id.
-	Release(id string) (*release.Release, bool)
-	// Live returns the releases that are live (rolling out or rolled out).
-	Live() []*release.Release
+	storeroles.EventRecorder
+	storeroles.ServiceLookup
+	storeroles.ReleaseReader
+	storeroles.DecisionReader
+	storeroles.DecisionPublisher
+	storeroles.OutcomeRecorder
+	storeroles.SeriesRecorder
+	storeroles.ChangeSubscriber
 	// Annotate attaches an engineer's annotation to a release.
 	Annotate(ctx context.Context, a release.Annotation) (*release.Release, error)
-	// PublishDecision records a decision and notifies subscribers. It
-	// returns false, and notifies nobody, when the decision id is known.
-	PublishDecision(ctx context.Context, d *release.Decision) (bool, error)
-	// RecordOutcome records what became of a decision on a target.
-	RecordOutcome(ctx context.Context, o release.ActionOutcome) error
-	// Decision returns a decision and its outcomes.
-	Decision(id string) (*release.Decision, []*release.ActionOutcome, bool)
 	// Review approves or dismisses a decision waiting for approval; the
 	// answer is persisted and announced to subscribers (OnReview).
 	Review(ctx context.Context, r release.Review) (*release.Decision, error)
-	// RecordSeries adds a point to a release's evaluation series (kept in
-	// memory, bounded: it is telemetry, re-made after a restart).
-	RecordSeries(releaseID string, p release.SeriesPoint)
 	// Series returns a release's evaluation series, oldest first.
 	Series(releaseID string) []release.SeriesPoint
-	// Subscribe registers callbacks for changes; the returned function
-	// unsubscribes.
-	Subscribe(s Subscriber) (unsubscribe func())
 }
 
-// ServiceView, KeyView and ScopeAttr are the immutable hot-path views.
+// The store's types under their earlier names, for the store's own code
+// and tests; components name them through storeroles and release.
 type (
-	ServiceView = state.ServiceView
-	KeyView     = state.KeyView
-	ScopeAttr   = state.ScopeAttr
+	ServiceView   = release.ServiceView
+	KeyView       = release.KeyView
+	ScopeAttr     = release.ScopeAttr
+	Outcome       = storeroles.Outcome
+	ReleaseChange = storeroles.ReleaseChange
+	Subscriber    = storeroles.Subscriber
 )
-
-// Outcome is what Record did with one event.
-type Outcome struct {
-	Duplicate bool
-	// Release is the release after the event (nil for a duplicate or an
-	// event that changed nothing).
-	Release *release.Release
-}
-
-// ReleaseChange tells subscribers what an accepted event did.
-type ReleaseChange struct {
-	Event   release.Event
-	Release *release.Release
-	// Touched are other releases whose status changed as a consequence.
-	Touched []*release.Release
-}
-
-// Subscriber receives changes. Callbacks run synchronously after the change
-// is persisted, outside the store's locks, in the order of the changes.
-type Subscriber struct {
-	OnRelease    func(ReleaseChange)
-	OnAnnotation func(release.Annotation, *release.Release)
-	OnDecision   func(*release.Decision)
-	OnOutcome    func(release.ActionOutcome)
-	// OnReview is called when a person approves or dismisses a decision.
-	OnReview func(*release.Decision, release.Review)
-}
 
 var (
 	// ErrUnavailable wraps failures to persist: nothing was stored.
@@ -128,8 +87,9 @@ type releaseStore struct {
 	nextID int
 
 	metrics *storeMetrics
-	server  *http.Server
-	wg      sync.WaitGroup
+	// server serves the API and the page (api.go); wg waits for it.
+	server *http.Server
+	wg     sync.WaitGroup
 
 	// commitToken admits one Record committer at a time; the calls that
 	// arrive meanwhile queue in pending and are committed together next.
@@ -207,7 +167,18 @@ func (s *releaseStore) Series(releaseID string) []release.SeriesPoint {
 	return append([]release.SeriesPoint(nil), el.Value.(*releaseSeries).points...)
 }
 
-var _ Store = (*releaseStore)(nil)
+var (
+	_ Store                        = (*releaseStore)(nil)
+	_ storeroles.ServiceLookup     = (*releaseStore)(nil)
+	_ storeroles.ReleaseReader     = (*releaseStore)(nil)
+	_ storeroles.DecisionReader    = (*releaseStore)(nil)
+	_ storeroles.EventRecorder     = (*releaseStore)(nil)
+	_ storeroles.DecisionPublisher = (*releaseStore)(nil)
+	_ storeroles.OutcomeRecorder   = (*releaseStore)(nil)
+	_ storeroles.SeriesRecorder    = (*releaseStore)(nil)
+	_ storeroles.ChangeSubscriber  = (*releaseStore)(nil)
+	_ storeroles.FleetMember       = (*releaseStore)(nil)
+)
 
 func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
 	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}, commitToken: make(chan struct{}, 1)}
@@ -229,29 +200,12 @@ func (s *releaseStore) limits() state.Limits {
 	}
 }
 
-// Start loads persisted state and starts the API server.
+// Start loads persisted state and starts the API server (api.go).
 func (s *releaseStore) Start(ctx context.Context, host component.Host) error {
 	if err := s.open(ctx, host); err != nil {
 		return err
 	}
-	ln, err := s.cfg.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("releasestore: listening on %s: %w", s.cfg.NetAddr.Endpoint, err)
-	}
-	s.server, err = s.cfg.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, s.apiHandler())
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	s.logger.Info("Release store API listening", zap.String("endpoint", ln.Addr().String()))
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
-		}
-	}()
-	return nil
+	return s.startAPI(ctx, host)
 }
 
 func (s *releaseStore) open(ctx context.Context, host component.Host) error {
@@ -323,11 +277,7 @@ func (s *releaseStore) replay(r journal.Record) {
 
 // Shutdown stops the API, writes a final snapshot and closes storage.
 func (s *releaseStore) Shutdown(ctx context.Context) error {
-	var errs []error
-	if s.server != nil {
-		errs = append(errs, s.server.Shutdown(ctx))
-		s.wg.Wait()
-	}
+	errs := []error{s.stopAPI(ctx)}
 	if s.shared != nil {
 		s.closeShared()
 	}
@@ -882,31 +832,8 @@ func (s *releaseStore) subscribers() []Subscriber {
 }
 
 // FindStore returns the release store extension with the given id, or the
-// only one configured when id is nil.
+// only one configured when id is nil. Components find the store by the
+// roles they need with storeroles.Find; this is the whole of it.
 func FindStore(host component.Host, id *component.ID) (Store, error) {
-	exts := host.GetExtensions()
-	if id != nil {
-		ext, ok := exts[*id]
-		if !ok {
-			return nil, fmt.Errorf("store: extension %q is not configured in the service's extensions", id)
-		}
-		st, ok := ext.(Store)
-		if !ok {
-			return nil, fmt.Errorf("store: extension %q is not a releasestore extension", id)
-		}
-		return st, nil
-	}
-	var found Store
-	for eid, ext := range exts {
-		if st, ok := ext.(Store); ok {
-			if found != nil {
-				return nil, fmt.Errorf("store: several releasestore extensions are configured; name one (e.g. store: %s)", eid)
-			}
-			found = st
-		}
-	}
-	if found == nil {
-		return nil, errors.New("store: no releasestore extension is configured; add one to the service's extensions")
-	}
-	return found, nil
+	return storeroles.Find[Store](host, id)
 }

@@ -118,6 +118,31 @@ func TestCLI(t *testing.T) {
 		require.Equal(t, "otelcol-release version 0.1.0", strings.TrimSpace(res.Stdout))
 	})
 
+	t.Run("replay resolves --config as the collector does", func(t *testing.T) {
+		recording := filepath.Join(e2etest.MustModuleRoot(t), "cmd", "otelcol-release", "testdata", "replay")
+		cfg := filepath.Join(t.TempDir(), "replay.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(`
+processors:
+  releasecorrelation: {}
+  releasecorrelation/edge:
+    detection: {min_samples: "${env:E2E_REPLAY_MIN_SAMPLES}", hold_after: 30s}
+`), 0o600))
+		args := []string{"replay", "--telemetry", filepath.Join(recording, "traces.jsonl.gz"),
+			"--events", filepath.Join(recording, "events.jsonl"), "--config", cfg}
+		env := []string{"E2E_REPLAY_MIN_SAMPLES=100000"}
+		res := runEnv(t, bin, env, args...)
+		require.NotEqual(t, 0, res.ExitCode, res.Output)
+		require.Contains(t, res.Output, "has 2 releasecorrelation processors (releasecorrelation, releasecorrelation/edge): choose one with --processor")
+		// min_samples from the environment: too few samples ever, so hold.
+		res = runEnv(t, bin, env, append(args, "--processor", "releasecorrelation/edge")...)
+		require.Equal(t, 0, res.ExitCode, res.Output)
+		assert.Contains(t, res.Stdout, " hold ")
+		assert.NotContains(t, res.Stdout, "rollback")
+		res = runEnv(t, bin, env, append(args, "--processor", "releasecorrelation")...)
+		require.Equal(t, 0, res.ExitCode, res.Output)
+		assert.Contains(t, res.Stdout, "rollback")
+	})
+
 	t.Run("--feature-gates", func(t *testing.T) {
 		res := run(t, bin, "validate", "--feature-gates=-pdata.useProtoPooling,+service.AllowNoPipelines")
 		require.Equal(t, 0, res.ExitCode, res.Output)

@@ -19,6 +19,12 @@ const (
 	AttrFeatureFlagKey        = "feature_flag.key"
 	AttrFeatureFlagVariant    = "feature_flag.result.variant"
 	AttrOCIManifestDigest     = "oci.manifest.digest"
+	// AttrK8sClusterName is the scope attribute of releases to one cluster
+	// (Argo CD's destination, Flux's cluster metadata).
+	AttrK8sClusterName = "k8s.cluster.name"
+	// AttrDeploymentEnvironmentDeprecated is what deployment.environment.name
+	// was called before semantic conventions v1.27; telemetry still sends it.
+	AttrDeploymentEnvironmentDeprecated = "deployment.environment"
 )
 
 // release.* names: release context that no semantic convention covers. They are
@@ -57,12 +63,12 @@ const (
 // DeprecatedAttributes maps attribute names that older instrumentation and CI
 // integrations still send to their current semantic-convention names.
 var DeprecatedAttributes = map[string]string{
-	"deployment.environment":       AttrDeploymentEnvironment,
-	"vcs.repository.ref.revision":  AttrVCSRevision,
-	"vcs.repository.change.id":     AttrVCSChangeID,
-	"feature_flag.variant":         AttrFeatureFlagVariant,
-	"feature_flag.provider_name":   "feature_flag.provider.name",
-	"vcs.repository.ref.name":      AttrVCSRefName,
-	"vcs.repository.url":           AttrVCSRepositoryURL,
-	"cicd.pipeline.run.identifier": AttrCICDPipelineRunID,
+	AttrDeploymentEnvironmentDeprecated: AttrDeploymentEnvironment,
+	"vcs.repository.ref.revision":       AttrVCSRevision,
+	"vcs.repository.change.id":          AttrVCSChangeID,
+	"feature_flag.variant":              AttrFeatureFlagVariant,
+	"feature_flag.provider_name":        "feature_flag.provider.name",
+	"vcs.repository.ref.name":           AttrVCSRefName,
+	"vcs.repository.url":                AttrVCSRepositoryURL,
+	"cicd.pipeline.run.identifier":      AttrCICDPipelineRunID,
 }

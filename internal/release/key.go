@@ -11,12 +11,27 @@ type ServiceKey struct {
 }
 
 func (k ServiceKey) String() string {
-	s := k.Name
-	if k.Namespace != "" {
-		s = k.Namespace + "/" + s
-	}
-	return s + "@" + k.Environment
+	return k.QualifiedName() + "@" + k.Environment
 }
+
+// QualifiedServiceName is how a service is named to people and matched by
+// the services patterns of policies and targets: "namespace/name", or the
+// name alone when the service has no namespace.
+func QualifiedServiceName(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+// QualifiedServiceNameOf is QualifiedServiceName of attributes: an event's,
+// a release's or a decision's.
+func QualifiedServiceNameOf(attrs map[string]string) string {
+	return QualifiedServiceName(attrs[AttrServiceNamespace], attrs[AttrServiceName])
+}
+
+// QualifiedName is the key's QualifiedServiceName.
+func (k ServiceKey) QualifiedName() string { return QualifiedServiceName(k.Namespace, k.Name) }
 
 // Key is what the store keeps a release history for: a service in an
 // environment, optionally narrowed by a scope such as k8s.cluster.name.

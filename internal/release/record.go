@@ -238,11 +238,7 @@ func (d *Decision) Validate() error {
 
 // Summary is a one-line description of a release for logs and bodies.
 func (r *Release) Summary() string {
-	name := r.Attributes[AttrServiceName]
-	if ns := r.Attributes[AttrServiceNamespace]; ns != "" {
-		name = ns + "/" + name
-	}
-	s := fmt.Sprintf("%s %s in %s", name, r.Version(), r.Attributes[AttrDeploymentEnvironment])
+	s := fmt.Sprintf("%s %s in %s", QualifiedServiceNameOf(r.Attributes), r.Version(), r.Attributes[AttrDeploymentEnvironment])
 	if r.Release.Scope != nil {
 		s += " (" + CanonicalScope(r.Release.Scope) + ")"
 	}

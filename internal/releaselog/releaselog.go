@@ -123,12 +123,8 @@ func putContext(attrs pcommon.Map, c *release.Context) {
 
 // deploymentSentence is the record body: one line a person reads.
 func deploymentSentence(e *release.Event, c *release.Context) string {
-	name := e.Attributes[release.AttrServiceName]
-	if ns := e.Attributes[release.AttrServiceNamespace]; ns != "" {
-		name = ns + "/" + name
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s in %s", name, e.Attributes[release.AttrServiceVersion], verb(e.Type), e.Attributes[release.AttrDeploymentEnvironment])
+	fmt.Fprintf(&b, "%s %s %s in %s", release.QualifiedServiceNameOf(e.Attributes), e.Attributes[release.AttrServiceVersion], verb(e.Type), e.Attributes[release.AttrDeploymentEnvironment])
 	if len(c.Scope) > 0 {
 		fmt.Fprintf(&b, " (%s)", release.CanonicalScope(c.Scope))
 	}

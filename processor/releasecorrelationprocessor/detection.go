@@ -10,8 +10,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/metadata"
 )
@@ -22,7 +22,7 @@ import (
 // last.
 type detection struct {
 	det    *detect.Detector
-	store  releasestoreextension.Store
+	store  releaseStore
 	logger *zap.Logger
 	unsub  func()
 	stop   chan struct{}
@@ -39,7 +39,7 @@ var shared = struct {
 
 // acquireDetection returns the config's running detection, starting it on
 // first use.
-func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correlationProcessor) (*detection, error) {
+func acquireDetection(cfg *Config, store releaseStore, p *correlationProcessor) (*detection, error) {
 	shared.Lock()
 	defer shared.Unlock()
 	if d, ok := shared.m[cfg]; ok {
@@ -58,10 +58,8 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 	d.det = detect.New(cfg.Detection, clock, d.publish)
 	d.det.SetSeriesSink(store.RecordSeries)
 	d.det.SetObservedSink(d.recordObserved)
-	if fs, ok := store.(releasestoreextension.FleetStore); ok {
-		if f := fs.Fleet(); f != nil {
-			d.det.SetFleet(&fleetExchange{fleet: f, logger: p.set.Logger}, f.Replica())
-		}
+	if f := storeroles.FleetOf(store); f != nil {
+		d.det.SetFleet(&fleetExchange{fleet: f, logger: p.set.Logger}, f.Replica())
 	}
 	// One callback for the five instruments rather than the builder's one
 	// per instrument: Stats takes the detector's lock.
@@ -79,7 +77,7 @@ func acquireDetection(cfg *Config, store releasestoreextension.Store, p *correla
 		return nil, err
 	}
 
-	d.unsub = store.Subscribe(releasestoreextension.Subscriber{OnRelease: func(ch releasestoreextension.ReleaseChange) {
+	d.unsub = store.Subscribe(storeroles.Subscriber{OnRelease: func(ch storeroles.ReleaseChange) {
 		if ch.Release != nil {
 			d.det.OnRelease(ch.Release)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -170,4 +171,18 @@ func TestImplicitReleaseFromTelemetry(t *testing.T) {
 	out, err = Replay(context.Background(), createDefaultConfig().(*Config), in)
 	require.NoError(t, err)
 	assert.Empty(t, out.Decisions)
+}
+
+// A processor taken from a collector config often names its store; the
+// replay's store answers to that name.
+func TestReplayHonoursTheProcessorsStoreID(t *testing.T) {
+	in := ReplayInput{Traces: canaryTraffic(9, 300, 100, 20, 0.08)}
+	cfg := createDefaultConfig().(*Config)
+	cfg.Detection.ImplicitReleases = true
+	id := component.MustNewIDWithName("releasestore", "main")
+	cfg.Store = &id
+	in.StopWhen = func(d *release.Decision) bool { return d.Action == release.ActionRollback }
+	out, err := Replay(context.Background(), cfg, in)
+	require.NoError(t, err)
+	rollbackOf(t, out)
 }

@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/pgshared"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 )
 
@@ -23,7 +23,7 @@ import (
 // traffic (and none while nothing is published or under evaluation, after
 // one at the first interval to find where to read from).
 type fleetExchange struct {
-	fleet  *releasestoreextension.Fleet
+	fleet  storeroles.Fleet
 	logger *zap.Logger
 
 	// Owned by the detector's tick goroutine.

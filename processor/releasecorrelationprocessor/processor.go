@@ -12,11 +12,23 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/detect"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/stamp"
 )
+
+// releaseStore is what the processor asks of the release store: views to
+// stamp with and, for detection, the releases and their changes, and where
+// to put decisions, evaluation series and the releases it observes.
+type releaseStore interface {
+	storeroles.ServiceLookup
+	storeroles.ReleaseReader
+	storeroles.ChangeSubscriber
+	storeroles.DecisionPublisher
+	storeroles.SeriesRecorder
+	storeroles.EventRecorder
+}
 
 type correlationProcessor struct {
 	cfg     *Config
@@ -40,7 +52,7 @@ func newProcessor(cfg *Config, set processor.Settings) *correlationProcessor {
 }
 
 func (p *correlationProcessor) start(_ context.Context, host component.Host) error {
-	store, err := releasestoreextension.FindStore(host, p.cfg.Store)
+	store, err := storeroles.Find[releaseStore](host, p.cfg.Store)
 	if err != nil {
 		return fmt.Errorf("releasecorrelation: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 )
 
 // ReplayInput is a recording: deploy events and telemetry, in any order.
@@ -91,12 +92,18 @@ func Replay(ctx context.Context, cfg *Config, in ReplayInput) (*ReplayResult, er
 		return nil, err
 	}
 	defer shutdownStore()
-	host := replayHost{exts: map[component.ID]component.Component{component.NewID(releasestoreextension.Type): store.(component.Component)}}
+	// Under the id the processor's `store:` names, if it names one (a
+	// collector config's processor often does).
+	storeID := store.id
+	if c.Store != nil {
+		storeID = *c.Store
+	}
+	host := replayHost{exts: map[component.ID]component.Component{storeID: store.ext}}
 
 	res := &ReplayResult{Start: items[0].at}
 	var mu sync.Mutex
 	stop := false
-	unsub := store.Subscribe(releasestoreextension.Subscriber{OnDecision: func(d *release.Decision) {
+	unsub := store.Subscribe(storeroles.Subscriber{OnDecision: func(d *release.Decision) {
 		mu.Lock()
 		defer mu.Unlock()
 		res.Decisions = append(res.Decisions, d)
@@ -295,22 +302,40 @@ type replayHost struct {
 
 func (h replayHost) GetExtensions() map[component.ID]component.Component { return h.exts }
 
+// replayStore is the real release store a replay runs against: the
+// processor finds it in the host as it would in a collector, and the
+// replay records the recording's deploy events and hears the decisions
+// through it.
+type replayStore struct {
+	// ext is the extension itself, for the processor to find.
+	ext extension.Extension
+	storeroles.EventRecorder
+	storeroles.ChangeSubscriber
+	id component.ID
+}
+
 // startReplayStore starts an in-memory release store on a loopback port
-// the system chooses.
-func startReplayStore(ctx context.Context) (releasestoreextension.Store, func(), error) {
+// the system chooses. It is built with the extension's factory, as the
+// collector builds it; everything else goes through the store's roles.
+func startReplayStore(ctx context.Context) (*replayStore, func(), error) {
 	f := releasestoreextension.NewFactory()
 	cfg := f.CreateDefaultConfig().(*releasestoreextension.Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
-	ext, err := f.Create(ctx, extension.Settings{ID: component.NewIDWithName(f.Type(), "replay"), TelemetrySettings: nopTelemetry()}, cfg)
+	id := component.NewIDWithName(f.Type(), "replay")
+	ext, err := f.Create(ctx, extension.Settings{ID: id, TelemetrySettings: nopTelemetry()}, cfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	roles, ok := ext.(interface {
+		storeroles.EventRecorder
+		storeroles.ChangeSubscriber
+	})
+	if !ok {
+		return nil, nil, errors.New("the release store does not record events or announce decisions")
 	}
 	if err := ext.Start(ctx, replayHost{}); err != nil {
 		return nil, nil, err
 	}
-	st, ok := ext.(releasestoreextension.Store)
-	if !ok {
-		return nil, nil, errors.New("the release store does not offer the Store interface")
-	}
+	st := &replayStore{ext: ext, EventRecorder: roles, ChangeSubscriber: roles, id: id}
 	return st, func() { _ = ext.Shutdown(ctx) }, nil
 }

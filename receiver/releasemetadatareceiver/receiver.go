@@ -21,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/internal/releaselog"
+	"github.com/otelcol-release/otelcol-release/internal/storeroles"
 	"github.com/otelcol-release/otelcol-release/receiver/releasemetadatareceiver/internal/source"
 )
 
@@ -44,13 +44,22 @@ const (
 	reasonUnavailable  = "unavailable"
 )
 
+// releaseStore is what the receiver asks of the release store: to record
+// the deploy events it receives, and the annotations, decisions and
+// outcomes to emit as log records (with an outcome's decision).
+type releaseStore interface {
+	storeroles.EventRecorder
+	storeroles.ChangeSubscriber
+	storeroles.DecisionReader
+}
+
 type metadataReceiver struct {
 	cfg    *Config
 	set    receiver.Settings
 	next   consumer.Logs
 	obs    *receiverhelper.ObsReport
 	gates  release.Gates
-	store  releasestoreextension.Store
+	store  releaseStore
 	unsub  func()
 	server *http.Server
 	wg     sync.WaitGroup
@@ -81,12 +90,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*metad
 }
 
 func (r *metadataReceiver) Start(ctx context.Context, host component.Host) error {
-	store, err := releasestoreextension.FindStore(host, r.cfg.Store)
+	store, err := storeroles.Find[releaseStore](host, r.cfg.Store)
 	if err != nil {
 		return fmt.Errorf("releasemetadata: %w", err)
 	}
 	r.store = store
-	r.unsub = store.Subscribe(releasestoreextension.Subscriber{
+	r.unsub = store.Subscribe(storeroles.Subscriber{
 		OnAnnotation: r.emitAnnotation,
 		OnDecision:   r.emitDecision,
 		OnOutcome:    r.emitOutcome,

@@ -227,11 +227,7 @@ func msgShortID(id string) string {
 
 // msgReleaseName is "namespace/name" or "name".
 func msgReleaseName(a Action) string {
-	name := a.Decision.Release[release.AttrServiceName]
-	if ns := a.Decision.Release[release.AttrServiceNamespace]; ns != "" {
-		name = ns + "/" + name
-	}
-	return name
+	return release.QualifiedServiceNameOf(a.Decision.Release)
 }
 
 // msgHeadline says in a few words what was decided about which release:
@@ -279,7 +275,7 @@ func msgEvidenceLine(d *release.Decision, e release.Evidence) string {
 // msgSignalValue formats a signal's value: KPIs are per-request values, every
 // other signal is a fraction of requests or records.
 func msgSignalValue(signal string, v float64) string {
-	if strings.HasPrefix(signal, "kpi:") {
+	if _, kpi := release.KPIName(signal); kpi {
 		return fmt.Sprintf("%.4g", v)
 	}
 	return fmt.Sprintf("%.3g%%", 100*v)

@@ -7,35 +7,13 @@ import (
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
-// ServiceView is the read-only, hot-path view of one service in one
-// environment: what the correlation processor needs to stamp and compare.
-// Views are immutable once built.
-type ServiceView struct {
-	Service release.ServiceKey
-	// Keys are the service's release keys, most specific scope first; the
-	// unscoped key, if any, is last.
-	Keys []KeyView
-}
-
-// ScopeAttr is one attribute a scoped key requires of a resource.
-type ScopeAttr struct{ Name, Value string }
-
-// KeyView is one release key's current state.
-type KeyView struct {
-	Scope []ScopeAttr
-	// ScopeKey is the canonical form of Scope ("k=v,k2=v2"; empty when the
-	// key covers the whole environment).
-	ScopeKey string
-	// Active is the newest live release: the candidate while it rolls out,
-	// the stable version afterwards. Nil when nothing is live.
-	Active *release.Release
-	// Previous is the newest earlier release of another version: the
-	// version Active replaced.
-	Previous *release.Release
-	// Control is Previous while it is still live next to an Active that is
-	// rolling out (canary, blue-green, rolling); nil otherwise.
-	Control *release.Release
-}
+// The views are defined with the release records, where the components
+// that read them through the store's roles can name them.
+type (
+	ServiceView = release.ServiceView
+	KeyView     = release.KeyView
+	ScopeAttr   = release.ScopeAttr
+)
 
 // ServiceView builds the view of a service; nil when the store has none.
 func (s *State) ServiceView(sk release.ServiceKey) *ServiceView {

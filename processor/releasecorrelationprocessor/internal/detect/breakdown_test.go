@@ -68,7 +68,7 @@ func TestEvidenceNamesTheSliceThatRegressed(t *testing.T) {
 		t.Fatal("no decision")
 	}
 	e := got[0].Evidence[0]
-	if e.Signal != SignalErrorRate || len(e.Slices) == 0 {
+	if e.Signal != release.SignalErrorRate || len(e.Slices) == 0 {
 		t.Fatalf("evidence %+v", e)
 	}
 	top := e.Slices[0]

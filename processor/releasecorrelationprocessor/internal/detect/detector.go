@@ -646,10 +646,3 @@ func decisionID(releaseID string, a release.Action, v release.Verdict) string {
 	}
 	return strings.ReplaceAll(id, "/", "_")
 }
-
-func serviceName(r *release.Release) string {
-	if ns := r.Attributes[release.AttrServiceNamespace]; ns != "" {
-		return ns + "/" + r.Attributes[release.AttrServiceName]
-	}
-	return r.Attributes[release.AttrServiceName]
-}

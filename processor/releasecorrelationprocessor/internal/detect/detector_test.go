@@ -193,7 +193,7 @@ func TestCanaryErrorRegressionRollsBack(t *testing.T) {
 		t.Fatalf("decided after %s", took)
 	}
 	e := d.Evidence[0]
-	if e.Signal != SignalErrorRate || e.Candidate < 0.03 || e.Control > 0.02 || len(e.Exemplars) != 5 || e.Samples.Candidate < 100 {
+	if e.Signal != release.SignalErrorRate || e.Candidate < 0.03 || e.Control > 0.02 || len(e.Exemplars) != 5 || e.Samples.Candidate < 100 {
 		t.Fatalf("evidence %+v", e)
 	}
 	if d.DecisionID != "dec-deploy-4711-rollback" || d.Release[release.AttrDeploymentID] != "deploy-4711" || d.Release["previous_version"] != "v1.4.1" {
@@ -213,7 +213,7 @@ func TestCanaryErrorRegressionRollsBack(t *testing.T) {
 	// The evaluation's state was sent every 5 s for the plots.
 	require.NotEmpty(t, out.series)
 	last := out.series[len(out.series)-1]
-	require.Equal(t, SignalErrorRate, last.Signals[0].Signal)
+	require.Equal(t, release.SignalErrorRate, last.Signals[0].Signal)
 	if last.Signals[0].Candidate < 0.02 || last.Signals[0].CandidateSamples == 0 {
 		t.Fatalf("series point %+v", last)
 	}

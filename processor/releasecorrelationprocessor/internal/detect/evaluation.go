@@ -10,14 +10,6 @@ import (
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor/internal/sequential"
 )
 
-// Signals compared between candidate and control.
-const (
-	SignalErrorRate    = "error_rate"
-	SignalLogErrorRate = "log_error_rate"
-)
-
-func latencySignal(q float64) string { return fmt.Sprintf("latency_p%g", q*100) }
-
 // mode is how a release is compared.
 type mode int
 
@@ -251,9 +243,9 @@ func (ev *evaluation) buildEnvTest(cfg *Config) {
 // events returns the signal's events and exposure in an arm's last slice.
 func (s *signalState) events(a *Arm) (float64, float64) {
 	switch {
-	case s.name == SignalErrorRate:
+	case s.name == release.SignalErrorRate:
 		return a.last.failures, a.last.requests
-	case s.name == SignalLogErrorRate:
+	case s.name == release.SignalLogErrorRate:
 		return a.last.logErrors, a.last.logs
 	case s.kpi >= 0:
 		return a.last.kpi[s.kpi], a.last.requests
@@ -267,9 +259,9 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 // baselineEvents returns the signal's events and exposure in a baseline.
 func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) {
 	switch {
-	case s.name == SignalErrorRate:
+	case s.name == release.SignalErrorRate:
 		return c.failures, c.requests
-	case s.name == SignalLogErrorRate:
+	case s.name == release.SignalLogErrorRate:
 		return c.logErrors, c.logs
 	case s.kpi >= 0:
 		return c.kpi[s.kpi], c.requests
@@ -299,15 +291,15 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	} else {
 		ref = ev.prevHist
 	}
-	signals := []*signalState{{name: SignalErrorRate, kpi: -1}}
+	signals := []*signalState{{name: release.SignalErrorRate, kpi: -1}}
 	for _, q := range cfg.LatencyQuantiles {
 		if b := ref.QuantileBucket(q); b >= 0 {
-			signals = append(signals, &signalState{name: latencySignal(q), kpi: -1, threshold: b, thresholdDur: lowerBound(b + 1)})
+			signals = append(signals, &signalState{name: release.LatencySignal(q), kpi: -1, threshold: b, thresholdDur: lowerBound(b + 1)})
 		}
 	}
-	signals = append(signals, &signalState{name: SignalLogErrorRate, kpi: -1})
+	signals = append(signals, &signalState{name: release.SignalLogErrorRate, kpi: -1})
 	for i, k := range kpis {
-		signals = append(signals, &signalState{name: "kpi:" + k.Name, kpi: i, lowerIsBad: k.LowerIsBad})
+		signals = append(signals, &signalState{name: release.KPISignal(k.Name), kpi: i, lowerIsBad: k.LowerIsBad})
 	}
 	for _, s := range signals {
 		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect, MinDifference: cfg.MinAbsoluteEffect}
@@ -343,7 +335,7 @@ func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdic
 			active = append(active, s)
 		}
 	}
-	errSig := ev.signal(SignalErrorRate)
+	errSig := ev.signal(release.SignalErrorRate)
 	enough := errSig != nil && errSig.candSamples >= float64(cfg.MinSamples) && errSig.ctrlSamples >= float64(cfg.MinSamples)
 	if !enough {
 		if now.Sub(ev.warmEnd) >= cfg.HoldAfter {
@@ -374,7 +366,7 @@ func (ev *evaluation) assess(cfg *Config, now time.Time, cand, ctrl *Arm) verdic
 		if material && conf > bestConf {
 			bestConf, v.worst = conf, s
 		}
-		if s.name == SignalErrorRate && cand != nil {
+		if s.name == release.SignalErrorRate && cand != nil {
 			e.Exemplars = cand.Exemplars()
 			e.Slices = ev.worstSlices(cand, ctrl)
 		}
@@ -450,7 +442,7 @@ func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause,
 			return release.CauseUnknown, note + ", not yet conclusively"
 		}
 	}
-	if worst.name == SignalErrorRate && cand != nil {
+	if worst.name == release.SignalErrorRate && cand != nil {
 		if peer, note, ok := ev.dependency(cand, ctrl); ok {
 			return release.CauseExogenous, fmt.Sprintf("its failures are calls to %s, which fail for the previous version too (%s)", peer, note)
 		}
@@ -460,7 +452,7 @@ func (ev *evaluation) cause(worst *signalState, cand, ctrl *Arm) (release.Cause,
 			return ev.aloneCause(worst, cand)
 		}
 		now, before := ev.envTest.Rates()
-		if worst.name == SignalErrorRate && comparable(now-before, candRate-ctrlRate, false) {
+		if worst.name == release.SignalErrorRate && comparable(now-before, candRate-ctrlRate, false) {
 			note := fmt.Sprintf("services in %s that were not deployed degraded at the same time (%s before, %s now)",
 				ev.cand.Service.Environment, pct(before), pct(now))
 			if ev.envTest.RegressionConfidence() >= 0.95 {
@@ -482,7 +474,7 @@ func (ev *evaluation) aloneCause(worst *signalState, cand *Arm) (release.Cause, 
 	if ev.preTrend != "" {
 		return release.CauseUnknown, missing + ", and " + ev.preTrend
 	}
-	if worst.name == SignalErrorRate && cand != nil {
+	if worst.name == release.SignalErrorRate && cand != nil {
 		if peer, note, ok := ev.dependencyWorse(cand); ok {
 			return release.CauseUnknown, fmt.Sprintf("%s; its failures are calls to %s, which fail more than before the deploy (%s)", missing, peer, note)
 		}
@@ -494,7 +486,7 @@ func (ev *evaluation) aloneCause(worst *signalState, cand *Arm) (release.Cause, 
 // failures and fails more now than it did for the control before the
 // deploy.
 func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
-	errSig := ev.signal(SignalErrorRate)
+	errSig := ev.signal(release.SignalErrorRate)
 	if errSig == nil || errSig.base == nil || errSig.base.CandEvents == 0 {
 		return "", "", false
 	}
@@ -543,7 +535,7 @@ func comparable(outside, candidate float64, lowerIsBad bool) bool {
 
 // dependency finds a dependency that explains the candidate's failures.
 func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
-	errSig := ev.signal(SignalErrorRate)
+	errSig := ev.signal(release.SignalErrorRate)
 	if errSig == nil || ctrl == nil || ev.mode != modeConcurrent {
 		return "", "", false
 	}

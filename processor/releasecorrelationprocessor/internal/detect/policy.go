@@ -62,10 +62,7 @@ func (r PolicyRule) validate() error {
 // ActionNone when no rule matches (the regression is below every
 // confidence threshold).
 func actionFor(rules []PolicyRule, sk release.ServiceKey, cause release.Cause, confidence float64) (release.Action, int) {
-	qualified := sk.Name
-	if sk.Namespace != "" {
-		qualified = sk.Namespace + "/" + sk.Name
-	}
+	qualified := sk.QualifiedName()
 	for i, r := range rules {
 		if !release.MatchAny(r.Environments, sk.Environment) || !release.MatchAny(r.Services, qualified, sk.Name) {
 			continue

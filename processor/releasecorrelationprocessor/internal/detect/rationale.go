@@ -11,7 +11,7 @@ import (
 // rationale is the decision in one sentence a person understands at 3 a.m.
 func rationale(ev *evaluation, v verdictNow, now time.Time, minEffect float64, minSamples int) string {
 	r := ev.rel
-	who := serviceName(r) + " " + r.Version()
+	who := release.QualifiedServiceNameOf(r.Attributes) + " " + r.Version()
 	against := "its pre-deploy baseline"
 	if ev.ctrlLabel != "" {
 		against = ev.ctrlLabel + " before the deploy"
@@ -84,7 +84,7 @@ func rationaleText(ev *evaluation, v verdictNow, now time.Time, minEffect float6
 			who, against, span, strings.Join(parts, ", "), confidencePct(v.confidence), 100*minEffect)
 	}
 	var cs, os float64
-	if errSig := ev.signal(SignalErrorRate); errSig != nil {
+	if errSig := ev.signal(release.SignalErrorRate); errSig != nil {
 		cs, os = errSig.candSamples, errSig.ctrlSamples
 	}
 	if v.action == release.ActionHold && cs >= float64(minSamples) && os >= float64(minSamples) {
@@ -101,13 +101,15 @@ func rationaleText(ev *evaluation, v verdictNow, now time.Time, minEffect float6
 // describe says what a signal shows, in words.
 func describe(s *signalState, cand, ctrl float64, against string) string {
 	switch {
-	case s.name == SignalErrorRate:
+	case s.name == release.SignalErrorRate:
 		return fmt.Sprintf("fails %s of requests vs %s for %s", pct(cand), pct(ctrl), against)
-	case s.name == SignalLogErrorRate:
+	case s.name == release.SignalLogErrorRate:
 		return fmt.Sprintf("logs errors in %s of records vs %s for %s", pct(cand), pct(ctrl), against)
 	case s.kpi >= 0:
-		return fmt.Sprintf("has %s at %.4g per request vs %.4g for %s", strings.TrimPrefix(s.name, "kpi:"), cand, ctrl, against)
+		kpi, _ := release.KPIName(s.name)
+		return fmt.Sprintf("has %s at %.4g per request vs %.4g for %s", kpi, cand, ctrl, against)
 	}
+	q, _ := release.LatencyQuantile(s.name)
 	return fmt.Sprintf("answers %s of requests slower than %s (%s's %s) vs %s for %s",
-		pct(cand), s.thresholdDur.Round(time.Millisecond), against, strings.TrimPrefix(s.name, "latency_"), pct(ctrl), against)
+		pct(cand), s.thresholdDur.Round(time.Millisecond), against, q, pct(ctrl), against)
 }

@@ -6,7 +6,6 @@ package stamp
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -73,7 +72,7 @@ func Known(f Field) bool {
 type Match struct {
 	// Key is the matched release key's view; nil when the store knows
 	// nothing of the service in its environment and scope.
-	Key *releasestoreextension.KeyView
+	Key *release.KeyView
 	// Release is the release of the resource's version; nil for RoleUnknown
 	// and for a control the store never saw deployed.
 	Release *release.Release
@@ -93,7 +92,7 @@ type Match struct {
 
 // Stamper matches resources and stamps them.
 type Stamper struct {
-	lookup func(release.ServiceKey) *releasestoreextension.ServiceView
+	lookup func(release.ServiceKey) *release.ServiceView
 	// defaultEnvironment is used for resources without an environment.
 	defaultEnvironment string
 	// aliases map lower-cased environment names to canonical ones, the
@@ -104,7 +103,7 @@ type Stamper struct {
 }
 
 // New returns a Stamper reading release state through lookup.
-func New(lookup func(release.ServiceKey) *releasestoreextension.ServiceView, defaultEnvironment string, aliases map[string]string, overwrite bool) *Stamper {
+func New(lookup func(release.ServiceKey) *release.ServiceView, defaultEnvironment string, aliases map[string]string, overwrite bool) *Stamper {
 	return &Stamper{lookup: lookup, defaultEnvironment: defaultEnvironment, aliases: aliases, overwrite: overwrite}
 }
 
@@ -119,7 +118,7 @@ func str(attrs pcommon.Map, name string) string {
 func (s *Stamper) Environment(attrs pcommon.Map) string {
 	env := str(attrs, release.AttrDeploymentEnvironment)
 	if env == "" {
-		env = str(attrs, "deployment.environment")
+		env = str(attrs, release.AttrDeploymentEnvironmentDeprecated)
 	}
 	if env == "" {
 		return s.defaultEnvironment
@@ -201,7 +200,7 @@ func activeRole(r *release.Release) Role {
 	return RoleStable
 }
 
-func scopeMatches(attrs pcommon.Map, scope []releasestoreextension.ScopeAttr) bool {
+func scopeMatches(attrs pcommon.Map, scope []release.ScopeAttr) bool {
 	for _, sa := range scope {
 		if str(attrs, sa.Name) != sa.Value {
 			return false

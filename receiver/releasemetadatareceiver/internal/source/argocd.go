@@ -150,7 +150,7 @@ func (argocdSource) Parse(d *Delivery) ([]release.Event, error) {
 		}
 	}
 	if c := f["cluster"]; c != "" {
-		ev.Release.Scope = map[string]string{"k8s.cluster.name": c}
+		ev.Release.Scope = map[string]string{release.AttrK8sClusterName: c}
 	}
 
 	ts, field := f["finished_at"], "finished_at"

@@ -124,8 +124,8 @@ func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
 		Attributes: map[string]string{},
 	}
 	attrs := ev.Attributes
-	attrs[release.AttrServiceName] = firstNonEmpty(meta["service.name"], name)
-	setAttr(attrs, release.AttrServiceNamespace, meta["service.namespace"])
+	attrs[release.AttrServiceName] = firstNonEmpty(meta[release.AttrServiceName], name)
+	setAttr(attrs, release.AttrServiceNamespace, meta[release.AttrServiceNamespace])
 
 	version := fluxRevision(attrs, meta["revision"])
 	// originRevision is the Git commit an OCI artifact was built from
@@ -138,22 +138,22 @@ func (fluxSource) Parse(d *Delivery) ([]release.Event, error) {
 			attrs[release.AttrVCSRevision] = origin
 		}
 	}
-	version = firstNonEmpty(meta["service.version"], version)
+	version = firstNonEmpty(meta[release.AttrServiceVersion], version)
 	if version == "" {
 		return nil, release.Fieldf("metadata.revision", release.RuleRequired,
 			"is required (or metadata service.version): it is the service version")
 	}
 	attrs[release.AttrServiceVersion] = version
 
-	env := firstNonEmpty(meta["deployment.environment.name"], meta["environment"], meta["env"])
+	env := firstNonEmpty(meta[release.AttrDeploymentEnvironment], meta["environment"], meta["env"])
 	if env == "" {
 		return nil, release.Fieldf("metadata.environment", release.RuleRequired,
 			"is required: set it in the Alert's spec.eventMetadata (environment: <name>)")
 	}
 	attrs[release.AttrDeploymentEnvironment] = env
 	attrs[release.AttrDeploymentID] = "flux-" + namespace + "-" + name + "-" + truncate(version, fluxVersionPrefix)
-	if cluster := firstNonEmpty(meta["k8s.cluster.name"], meta["cluster"]); cluster != "" {
-		ev.Release.Scope = map[string]string{"k8s.cluster.name": cluster}
+	if cluster := firstNonEmpty(meta[release.AttrK8sClusterName], meta["cluster"]); cluster != "" {
+		ev.Release.Scope = map[string]string{release.AttrK8sClusterName: cluster}
 	}
 
 	// The timestamp is optional: unreadable, the receive time stands in.
