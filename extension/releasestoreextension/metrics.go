@@ -80,8 +80,23 @@ func (m *storeMetrics) refresh(s *state.State) {
 	m.last = ev
 }
 
+// observeRoundTrips reports the shared database's request count, for
+// sizing PostgreSQL to a fleet.
+func (m *storeMetrics) observeRoundTrips(sh *sharedLog) error {
+	return m.tb.RegisterReleasestoreSharedRoundTripsCallback(func(_ context.Context, o metric.Int64Observer) error {
+		if db := sh.db.Load(); db != nil {
+			o.Observe(db.RoundTrips())
+		}
+		return nil
+	})
+}
+
 func (m *storeMetrics) shutdown() {
-	if m != nil && m.reg != nil {
+	if m == nil {
+		return
+	}
+	if m.reg != nil {
 		_ = m.reg.Unregister()
 	}
+	m.tb.Shutdown()
 }

@@ -129,6 +129,9 @@ func (s *releaseStore) openShared(ctx context.Context) error {
 	sh := &sharedLog{cfg: sc, replica: replica, origin: replica + "/" + randomSuffix(),
 		results: map[int64]*applyResult{}, appliedCh: make(chan struct{}), wake: make(chan struct{}, 1)}
 	s.shared = sh
+	if err := s.metrics.observeRoundTrips(sh); err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	sh.cancel = cancel
 	// A first attempt within Start, so that a reachable database is loaded

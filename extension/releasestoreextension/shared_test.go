@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -306,4 +307,25 @@ func TestSharedConfigValidation(t *testing.T) {
 	for _, want := range []string{"storage and shared", "shared::postgresql::dsn: is required", "shared::postgresql::schema: must be a lower-case SQL identifier"} {
 		assert.Contains(t, err.Error(), want)
 	}
+}
+
+// A replica reports the requests it sends to the shared database, so an
+// operator can size PostgreSQL to the fleet; each write adds to it.
+func TestSharedRoundTripsMetric(t *testing.T) {
+	dsn, schema := testPostgres(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	s := env{tel: tel, cfg: func(c *Config) {
+		sc := c.Shared.GetOrInsertDefault()
+		sc.PostgreSQL.DSN = configopaque.String(dsn)
+		sc.PostgreSQL.Schema = schema
+		sc.Replica = "a"
+	}}.start(t)
+	const name = "otelcol.releasestore.shared.round_trips"
+	before, ok := pointValue(t, tel, name)
+	require.True(t, ok, "%s is reported", name)
+	require.Positive(t, before, "connecting and loading took requests")
+	record(t, s, event("deploy-1", release.EventStarted, "v2", 0))
+	after, _ := pointValue(t, tel, name)
+	assert.Greater(t, after, before, "a write adds requests")
 }

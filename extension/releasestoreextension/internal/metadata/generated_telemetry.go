@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	ReleasestoreKeys               metric.Int64ObservableGauge
 	ReleasestoreReleasesActive     metric.Int64ObservableGauge
 	ReleasestoreReleasesInProgress metric.Int64ObservableGauge
+	ReleasestoreSharedRoundTrips   metric.Int64ObservableCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -83,6 +84,21 @@ func (builder *TelemetryBuilder) RegisterReleasestoreReleasesInProgressCallback(
 		cb(ctx, &observerInt64{inst: builder.ReleasestoreReleasesInProgress, obs: o})
 		return nil
 	}, builder.ReleasestoreReleasesInProgress)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterReleasestoreSharedRoundTripsCallback sets callback for observable ReleasestoreSharedRoundTrips metric.
+func (builder *TelemetryBuilder) RegisterReleasestoreSharedRoundTripsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ReleasestoreSharedRoundTrips, obs: o})
+		return nil
+	}, builder.ReleasestoreSharedRoundTrips)
 	if err != nil {
 		return err
 	}
@@ -154,6 +170,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol.releasestore.releases.in_progress",
 		metric.WithDescription("Releases rolling out now. [Alpha]"),
 		metric.WithUnit("{release}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReleasestoreSharedRoundTrips, err = builder.meter.Int64ObservableCounter(
+		"otelcol.releasestore.shared.round_trips",
+		metric.WithDescription("Requests this replica sent to the fleet's shared PostgreSQL (statements, batches, liveness pings) for the store, the detector and the rollback ledger together; absent without a shared store. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

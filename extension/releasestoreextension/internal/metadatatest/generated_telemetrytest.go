@@ -110,3 +110,19 @@ func AssertEqualReleasestoreReleasesInProgress(t *testing.T, tt *componenttest.T
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualReleasestoreSharedRoundTrips(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol.releasestore.shared.round_trips",
+		Description: "Requests this replica sent to the fleet's shared PostgreSQL (statements, batches, liveness pings) for the store, the detector and the rollback ledger together; absent without a shared store. [Alpha]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol.releasestore.shared.round_trips")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
