@@ -97,8 +97,28 @@ func generate(root, out string) error {
 		if err := runMdatagen(root, filepath.Join(target, "metadata.yaml")); err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
+		if err := linkDistribution(filepath.Join(target, "README.md")); err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	return nil
+}
+
+// distributionLink is where the status table's distribution points:
+// mdatagen only knows the upstream distributions' addresses and leaves
+// ours empty, which renders as stray text.
+const distributionLink = "[otelcol-release]: ../../README.md"
+
+func linkDistribution(readme string) error {
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		return err
+	}
+	fixed := bytes.Replace(b, []byte("[otelcol-release]: \n"), []byte(distributionLink+"\n"), 1)
+	if bytes.Equal(fixed, b) {
+		return nil
+	}
+	return os.WriteFile(readme, fixed, 0o644)
 }
 
 func runMdatagen(root, metadataPath string) error {
