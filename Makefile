@@ -43,6 +43,7 @@ bench: build
 	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -run='^$$' -bench=BenchmarkFleetCPUPerSpan -benchtime=3000x -count=3 ./internal/e2e/
 	$(GO) test -run='^$$' -bench=BenchmarkConsume -benchmem -benchtime=20000x -count=5 ./processor/releasecorrelationprocessor/
 	$(GO) test -run='^$$' -bench=BenchmarkMemoryPerKey -benchtime=1x ./processor/releasecorrelationprocessor/
+	$(GO) test -run='^$$' -bench=BenchmarkSteadyStateMemoryPerKey -benchtime=1x -count=2 ./processor/releasecorrelationprocessor/internal/detect/
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

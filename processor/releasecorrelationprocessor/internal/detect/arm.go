@@ -51,8 +51,9 @@ func (c *counts) add(o counts) {
 // (an arm keeps an hour's worth of them at most), with KPI sums apart and
 // only for arms that report KPIs.
 type coarseSlot struct {
-	// start is the slot's start, in unix seconds.
-	start                               int64
+	// start is the slot's start, in seconds after the arm's epoch: 24
+	// bytes a slot rather than 32, for the 61 slots of a full baseline.
+	start                               int32
 	requests, failures, logs, logErrors uint32
 	// kpi indexes the slot's KPI sums in Arm.coarseKPI; -1 when none.
 	kpi int32
@@ -139,10 +140,13 @@ type Arm struct {
 	// window holds two generations of the latency histogram, each covering
 	// up to half the baseline window, so that thresholds and baselines
 	// describe recent behaviour; allocated when there is latency to hold.
-	window      [2]*Histogram
+	window      [2]spanHistogram
 	windowStart time.Time
-	coarse      []coarseSlot
-	coarseKPI   [][MaxKPIs]float64
+	// coarse holds the baseline's slots, grown as slots fill (an arm seen
+	// once holds one, not the window's worth).
+	coarse    []coarseSlot
+	epoch     int64 // unix seconds the slots' starts count from
+	coarseKPI [][MaxKPIs]float64
 	// fleetPub, in a fleet, is what the arm published of its cumulative
 	// counts (guarded by mu; nil until it is first published).
 	fleetPub *fleetPublished
@@ -155,7 +159,7 @@ func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration)
 	if k.Version == Unversioned {
 		label = "the version running before"
 	}
-	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now}
+	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now, epoch: now.Truncate(coarseSlotWidth).Unix()}
 }
 
 // SpanClassifier decides what counts as a request and a failure.
@@ -375,9 +379,7 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	}
 	if now.Sub(a.windowStart) >= half {
 		a.window[1], a.window[0] = a.window[0], a.window[1]
-		if a.window[0] != nil {
-			*a.window[0] = Histogram{}
-		}
+		a.window[0].reset()
 		a.windowStart = now
 	}
 
@@ -386,10 +388,7 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	a.last = a.cur
 	a.cur = counts{}
 	if slice := a.curHist; slice != nil && a.histDirty {
-		if a.window[0] == nil {
-			a.window[0] = new(Histogram)
-		}
-		a.window[0].Add(slice)
+		a.window[0].add(slice)
 		if evaluated {
 			// Keep the slice for the evaluation: swap, without a copy.
 			if a.lastHist == nil {
@@ -410,9 +409,10 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	// Baseline slots: old ones dropped as time passes; a new one only for
 	// a slice with data, so an idle arm costs next to nothing per tick.
 	window := int64(baselineWindow / time.Second)
-	if len(a.coarse) > 0 && now.Unix()-a.coarse[0].start > window {
+	age := func(s *coarseSlot) int64 { return now.Unix() - a.epoch - int64(s.start) }
+	if len(a.coarse) > 0 && age(&a.coarse[0]) > window {
 		keep := 0
-		for keep < len(a.coarse) && now.Unix()-a.coarse[keep].start > window {
+		for keep < len(a.coarse) && age(&a.coarse[keep]) > window {
 			keep++
 		}
 		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
@@ -421,11 +421,8 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	if a.last == (counts{}) {
 		return
 	}
-	slotStart := now.Truncate(coarseSlotWidth).Unix()
+	slotStart := int32(now.Truncate(coarseSlotWidth).Unix() - a.epoch)
 	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
-		if a.coarse == nil {
-			a.coarse = make([]coarseSlot, 0, int(baselineWindow/coarseSlotWidth)+1)
-		}
 		a.coarse = append(a.coarse, coarseSlot{start: slotStart, kpi: -1})
 	}
 	slot := &a.coarse[len(a.coarse)-1]
@@ -486,7 +483,7 @@ func (a *Arm) trend(cfg *Config) string {
 	end := a.coarse[len(a.coarse)-1].start
 	var early, late counts
 	for i := range a.coarse {
-		if end-a.coarse[i].start < int64(trendRecent/time.Second) {
+		if int64(end-a.coarse[i].start) < int64(trendRecent/time.Second) {
 			late.add(a.coarse[i].counts())
 		} else {
 			early.add(a.coarse[i].counts())
@@ -520,10 +517,8 @@ func (a *Arm) baseline() (counts, Histogram) {
 // windowHist is the recent latency: both generations of the window.
 func (a *Arm) windowHist() Histogram {
 	var h Histogram
-	for _, w := range a.window {
-		if w != nil {
-			h.Add(w)
-		}
+	for i := range a.window {
+		a.window[i].addTo(&h)
 	}
 	return h
 }

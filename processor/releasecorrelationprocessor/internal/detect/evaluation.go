@@ -59,6 +59,10 @@ type signalState struct {
 	// drift compares the control now with the control before the deploy,
 	// to tell an outside fault from the release's own (concurrent mode).
 	drift *sequential.BaselineTest
+	// baseEvents/baseN are the pre-deploy baseline's events and exposure
+	// for this signal, taken at setup: a concurrent comparison that loses
+	// its control continues against them.
+	baseEvents, baseN float64
 	// candSamples/ctrlSamples are the exposures behind the test.
 	candSamples, ctrlSamples float64
 	// pool holds concurrent slices until both sides have exposure: pods
@@ -97,11 +101,13 @@ type evaluation struct {
 	mode         mode
 	ctrlWarm     float64 // control requests seen during warm-up
 	prevBase     counts
-	prevHist     Histogram
-	envBase      counts
-	envTest      *sequential.BaselineTest
-	peersCand    map[string]peerStat
-	peersCtrl    map[string]peerStat
+	// prevHist is the baseline's latency, held from the first tick to the
+	// end of the warm-up only (the signals keep what they need of it).
+	prevHist  *Histogram
+	envBase   counts
+	envTest   *sequential.BaselineTest
+	peersCand map[string]peerStat
+	peersCtrl map[string]peerStat
 	// slicesCand/slicesCtrl are the breakdown counts at the start.
 	slicesCand map[string]map[string]sliceStat
 	slicesCtrl map[string]map[string]sliceStat
@@ -177,7 +183,8 @@ func (ev *evaluation) snapshot(cfg *Config, envBase counts) {
 	if ev.baseArm == nil {
 		return
 	}
-	ev.prevBase, ev.prevHist = ev.baseArm.baseline()
+	base, hist := ev.baseArm.baseline()
+	ev.prevBase, ev.prevHist = base, &hist
 	ev.peersCtrl = ev.baseArm.peerSnapshot()
 	ev.preTrend = ev.baseArm.trend(cfg)
 }
@@ -220,7 +227,7 @@ func (ev *evaluation) switchToBaseline(cfg *Config) {
 		if s.lowerIsBad {
 			rc.Direction = sequential.Lower
 		}
-		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
+		be, bn := s.baseEvents, s.baseN
 		s.base = sequential.NewBaselineTest(rc, be, bn)
 		s.base.Carry(s.rate.Evidence())
 		// The candidate's slices held back waiting for the control.
@@ -266,6 +273,9 @@ func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) 
 	case s.kpi >= 0:
 		return c.kpi[s.kpi], c.requests
 	}
+	if h == nil {
+		return 0, 0
+	}
 	return float64(h.Above(s.threshold)), float64(h.Total())
 }
 
@@ -288,8 +298,8 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	var ref Histogram
 	if ev.mode == modeConcurrent {
 		ref = ctrl.windowHist()
-	} else {
-		ref = ev.prevHist
+	} else if ev.prevHist != nil {
+		ref = *ev.prevHist
 	}
 	signals := []*signalState{{name: release.SignalErrorRate, kpi: -1}}
 	for _, q := range cfg.LatencyQuantiles {
@@ -306,7 +316,8 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 		if s.lowerIsBad {
 			rc.Direction = sequential.Lower
 		}
-		be, bn := s.baselineEvents(ev.prevBase, &ev.prevHist)
+		be, bn := s.baselineEvents(ev.prevBase, ev.prevHist)
+		s.baseEvents, s.baseN = be, bn
 		if ev.mode == modeConcurrent {
 			s.rate = sequential.NewRateTest(rc)
 			s.test = s.rate
@@ -321,6 +332,7 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	if ev.mode == modeBaseline {
 		ev.buildEnvTest(cfg)
 	}
+	ev.prevHist = nil
 }
 
 // assess turns the evidence into a verdict, cause and action.

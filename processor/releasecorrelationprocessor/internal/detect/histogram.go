@@ -98,3 +98,51 @@ func (h *Histogram) Above(b int) uint64 {
 	}
 	return n
 }
+
+// spanHistogram is a Histogram held as the counts of its span of buckets
+// from the lowest to the highest ever filled: a version's latencies fill a
+// few dozen of the 208 buckets, so a baseline generation kept for every
+// series costs a fraction of a full one. Adding is as cheap; reading
+// expands it into a Histogram.
+type spanHistogram struct {
+	lo     int
+	counts []uint32
+}
+
+// add merges h into s, widening its span to h's filled buckets.
+func (s *spanHistogram) add(h *Histogram) {
+	first, last := -1, -1
+	for i, c := range h {
+		if c != 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return
+	}
+	if len(s.counts) == 0 {
+		s.lo, s.counts = first, make([]uint32, last-first+1)
+	} else if hi := s.lo + len(s.counts) - 1; first < s.lo || last > hi {
+		lo, hi := min(s.lo, first), max(hi, last)
+		wider := make([]uint32, hi-lo+1)
+		copy(wider[s.lo-lo:], s.counts)
+		s.lo, s.counts = lo, wider
+	}
+	for i := first; i <= last; i++ {
+		s.counts[i-s.lo] += h[i]
+	}
+}
+
+// addTo merges s into h.
+func (s *spanHistogram) addTo(h *Histogram) {
+	for i, c := range s.counts {
+		h[s.lo+i] += c
+	}
+}
+
+// reset empties s, keeping its span for the next generation (a version's
+// latencies keep to about the same buckets).
+func (s *spanHistogram) reset() { clear(s.counts) }

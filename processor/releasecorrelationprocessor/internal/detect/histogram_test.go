@@ -1,8 +1,11 @@
 package detect
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBucketsAreMonotoneAndBounded(t *testing.T) {
@@ -55,4 +58,30 @@ func TestQuantileAndAbove(t *testing.T) {
 	if empty.QuantileBucket(0.5) != -1 || empty.Quantile(0.5) != 0 {
 		t.Fatal("empty histogram has no quantile")
 	}
+}
+
+// A spanHistogram holds exactly what the Histograms added to it hold,
+// whatever order their spans widen in, and a reset keeps nothing.
+func TestSpanHistogramMatchesHistogram(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var s spanHistogram
+	var want Histogram
+	for range 200 {
+		var h Histogram
+		lo := r.IntN(numBuckets)
+		hi := min(numBuckets-1, lo+r.IntN(40))
+		for range r.IntN(50) {
+			h[lo+r.IntN(hi-lo+1)] += uint32(1 + r.IntN(1000))
+		}
+		s.add(&h)
+		want.Add(&h)
+		var got Histogram
+		s.addTo(&got)
+		require.Equal(t, want, got)
+	}
+	require.Less(t, len(s.counts), numBuckets+1)
+	s.reset()
+	var got Histogram
+	s.addTo(&got)
+	require.Equal(t, Histogram{}, got)
 }

@@ -26,6 +26,8 @@ package sequential
 
 import (
 	"math"
+	"slices"
+	"sync"
 )
 
 // Direction says which way a change is bad.
@@ -55,16 +57,25 @@ type Config struct {
 	MinDifference float64
 }
 
-// DefaultGrid spans material effects from MinRatio to 10x.
+// DefaultGrid spans material effects from MinRatio to 10x. The slice is
+// shared by every test of that MinRatio (thousands of them at once, one per
+// signal of each release under evaluation) and must not be modified.
 func DefaultGrid(minRatio float64) []float64 {
+	if g, ok := defaultGrids.Load(minRatio); ok {
+		return g.([]float64)
+	}
 	grid := []float64{minRatio}
 	for _, r := range []float64{1.25, 1.5, 2, 3, 5, 10} {
 		if r > minRatio*1.05 {
 			grid = append(grid, r)
 		}
 	}
-	return grid
+	g, _ := defaultGrids.LoadOrStore(minRatio, slices.Clip(grid))
+	return g.([]float64)
 }
+
+// defaultGrids holds DefaultGrid's grids by MinRatio.
+var defaultGrids sync.Map
 
 // healthyGrid are the "no worse" alternatives of the healthy test, as
 // fractions of the way from no effect to the material effect.
