@@ -397,8 +397,8 @@ func (s *releaseStore) applyShared(rec *journal.Record, touched map[release.Serv
 			ch := s.state.ApplyEvent(e)
 			res.outcomes[i].Release = ch.Release
 			touched[ch.Service] = true
-			if ch.Release != nil || len(ch.Touched) > 0 {
-				change := ReleaseChange{Event: *e, Release: ch.Release, Touched: ch.Touched}
+			if ch.Release != nil || len(ch.Touched) > 0 || len(ch.Evicted) > 0 {
+				change := ReleaseChange{Event: *e, Release: ch.Release, Touched: ch.Touched, Evicted: ch.Evicted}
 				res.changes = append(res.changes, change)
 				notes = append(notes, notification{change: &change})
 			}

@@ -523,8 +523,8 @@ func (s *releaseStore) commit(batch []*recordRequest) {
 			ch := s.state.ApplyEvent(&req.events[i])
 			req.outcomes[i].Release = ch.Release
 			touched[ch.Service] = true
-			if ch.Release != nil || len(ch.Touched) > 0 {
-				req.changes = append(req.changes, ReleaseChange{Event: req.events[i], Release: ch.Release, Touched: ch.Touched})
+			if ch.Release != nil || len(ch.Touched) > 0 || len(ch.Evicted) > 0 {
+				req.changes = append(req.changes, ReleaseChange{Event: req.events[i], Release: ch.Release, Touched: ch.Touched, Evicted: ch.Evicted})
 			}
 		}
 	}

@@ -19,7 +19,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor"
 )
 
 // The soak test's scale and caps (issue 10). 50,000 services, 40,000 of
@@ -29,9 +31,8 @@ import (
 // max_keys/8 created) must do.
 const (
 	soakServices = 50_000
-	soakFirst    = 10_000 // wave one: evicted by wave two
-	soakMaxKeys  = 40_000 // releasestore::max_keys
-	soakMaxArms  = 40_000 // releasecorrelation::detection::max_arms
+	soakMaxKeys  = 40_000 // releasestore::max_keys of TestSoak50kServices
+	soakMaxArms  = 40_000 // releasecorrelation::detection::max_arms of TestSoak50kServices
 	soakCanaryOf = 10     // every 10th kept service gets a v2 canary
 	soakBatch    = 100    // native events per request (a JSON array)
 	soakClients  = 8      // concurrent senders of deploy events
@@ -52,26 +53,32 @@ const (
 //     here every key is under evaluation: a `succeeded` release started
 //     within max_duration is evaluated against its pre-deploy baseline, so
 //     each of the 40,000 v1 series carries an evaluation = 360 MB;
-//   - 468 MB of live heap at the caps (measured here: 406 MB after ten
-//     rounds of spans, from a heap profile taken after a GC);
+//   - 468 MB of live heap at the caps (measured: 406 MB after ten rounds
+//     of spans before the detector's steady-state savings, 203 MB since;
+//     heap profiles taken after a GC);
 //   - three times that for RSS: the Go runtime lets the heap grow to twice
 //     the live heap before it collects (GOGC=100, no GOMEMLIMIT set), and
 //     freed pages are returned to the OS lazily, so RSS runs ahead of that
-//     (RSS was 2.6 times the live heap here: 1,045 MiB for 406 MB) = 1,404 MB;
-//   - plus the process without state (binary, goroutine stacks, bbolt's
-//     resident pages, HTTP buffers; 95 MiB at start): 128 MiB.
+//     (RSS was 2.6 times the live heap: 1,045 MiB for 406 MB) = 1,404 MB;
+//   - plus the process without state (goroutine stacks, bbolt's resident
+//     pages, HTTP buffers, and the binary's own pages, about 130 MiB of
+//     its 195 MB; 144 MiB at start): 128 MiB.
 //
-// Bound: 3 x 468 MB + 128 MiB = 1,538 MB (1,467 MiB); 868 - 1,045 MiB is
-// observed. It depends on the caps, not on the 50,000 services offered:
-// more services only evict more. It is far from issue 10's goal of 256 MiB
-// at 50,000 services, which the collector does not meet (see
-// docs/benchmarks.md).
+// Bound: 3 x 468 MB + 128 MiB = 1,538 MB (1,467 MiB); 845 - 859 MiB is
+// observed (868 - 1,045 MiB before the savings). It depends on the caps,
+// not on the 50,000 services offered: more services only evict more.
+// TestSoak50kServicesDefaultCaps holds issue 10's goal on the default caps.
 const (
 	soakStoreBytesPerKey    = 2_700
 	soakDetectorBytesPerArm = 9_000
 	soakRuntimeBytes        = 128 << 20
 	soakRSSBound            = 3*(soakMaxKeys*soakStoreBytesPerKey+soakMaxArms*soakDetectorBytesPerArm) + soakRuntimeBytes
 )
+
+// soakBound is soakRSSBound's formula for other caps.
+func soakBound(keys, arms int) int64 {
+	return 3*(int64(keys)*soakStoreBytesPerKey+int64(arms)*soakDetectorBytesPerArm) + soakRuntimeBytes
+}
 
 // soakSpanRounds and soakSpanTime bound the telemetry: up to 10 rounds of
 // spans for every service version, stopped after 60 s.
@@ -81,13 +88,16 @@ const (
 )
 
 const soakConfig = `
-extensions:
+extensions:{{if .Pprof}}
+  pprof:
+    endpoint: {{.Pprof}}{{end}}
   file_storage:
     directory: {{.DataDir}}
   releasestore:
     endpoint: {{.APIAddr}}
     storage: file_storage
-    max_keys: {{.MaxKeys}}
+{{- if .MaxKeys}}
+    max_keys: {{.MaxKeys}}{{end}}
     max_history: 4
     max_decisions: 1000
     max_dedupe_entries: 100000
@@ -100,15 +110,15 @@ receivers:
     endpoint: {{.EventsAddr}}
 processors:
   releasecorrelation:
-    detection:
-      max_arms: {{.MaxArms}}
+    detection:{{if .MaxArms}}
+      max_arms: {{.MaxArms}}{{else}} {}{{end}}
 exporters:
   nop:
 service:
   telemetry:
     metrics:
       level: none
-  extensions: [file_storage, releasestore]
+  extensions: [file_storage, releasestore{{if .Pprof}}, pprof{{end}}]
   pipelines:
     traces:
       receivers: [otlp]
@@ -123,16 +133,32 @@ func soakService(i int) string  { return fmt.Sprintf("soak-svc-%05d", i) }
 func soakStableID(i int) string { return fmt.Sprintf("soak-v1-%05d", i) }
 func soakCanaryID(i int) string { return fmt.Sprintf("soak-v2-%05d", i) }
 
-// soakCanary reports whether service i gets a canary: every 10th of the
-// services that stay in the store.
-func soakCanary(i int) bool { return i >= soakFirst && i%soakCanaryOf == 0 }
+// soakCaps is what a soak run configures and bounds.
+type soakCaps struct {
+	// maxKeys and maxArms are written into the config when not 0;
+	// keys is the store's cap in effect (the default when maxKeys is 0).
+	maxKeys, maxArms, keys int
+	// env is added to the collector's environment (GOMEMLIMIT).
+	env []string
+	// rssBound bounds VmRSS; anonBound, when not 0, bounds RssAnon (the
+	// memory the process owns, without the binary's file pages).
+	rssBound, anonBound int64
+}
 
-// rssSampler reads VmRSS of a process every 200 ms and keeps the largest.
+// first is how many services the keys of the later ones evict: wave one.
+func (c soakCaps) first() int { return soakServices - c.keys }
+
+// canary reports whether service i gets a canary: every 10th of the
+// services that stay in the store.
+func (c soakCaps) canary(i int) bool { return i >= c.first() && i%soakCanaryOf == 0 }
+
+// rssSampler reads VmRSS and RssAnon of a process every 200 ms and keeps
+// the largest of each.
 type rssSampler struct {
-	pid  int
-	max  atomic.Int64
-	stop chan struct{}
-	done chan struct{}
+	pid       int
+	max, anon atomic.Int64
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 func startRSSSampler(pid int) *rssSampler {
@@ -145,6 +171,9 @@ func startRSSSampler(pid int) *rssSampler {
 			if v, err := procStatusBytes(pid, "VmRSS"); err == nil && v > s.max.Load() {
 				s.max.Store(v)
 			}
+			if v, err := procStatusBytes(pid, "RssAnon"); err == nil && v > s.anon.Load() {
+				s.anon.Store(v)
+			}
 			select {
 			case <-s.stop:
 				return
@@ -155,10 +184,11 @@ func startRSSSampler(pid int) *rssSampler {
 	return s
 }
 
-func (s *rssSampler) Stop() int64 {
+// Stop returns the peaks of VmRSS and RssAnon.
+func (s *rssSampler) Stop() (rss, anon int64) {
 	close(s.stop)
 	<-s.done
-	return s.max.Load()
+	return s.max.Load(), s.anon.Load()
 }
 
 // procStatusBytes reads a "kB" field of /proc/<pid>/status (VmRSS, VmHWM).
@@ -317,17 +347,42 @@ func soakTraces(t *testing.T, url string, resources [][2]string) {
 // exactly the evicted ones missing. About 30 s on 2 cores with a prebuilt
 // binary.
 func TestSoak50kServices(t *testing.T) {
+	runSoak(t, soakCaps{maxKeys: soakMaxKeys, maxArms: soakMaxArms, keys: soakMaxKeys, rssBound: soakRSSBound})
+}
+
+// soakDefaultAnonBound is issue 10's memory goal for 50,000 services,
+// applied to the memory the collector owns (RssAnon): the binary's own
+// pages (about 130 MiB of its 195 MB, file-backed and reclaimable) come on
+// top in VmRSS.
+const soakDefaultAnonBound = 256 << 20
+
+// TestSoak50kServicesDefaultCaps is the same soak on the default caps
+// (max_keys 10,000, max_arms 20,000), as a new user runs it, with the soft
+// memory limit a deployment sets (GOMEMLIMIT=200MiB, as the collector's
+// Helm chart derives from the container's limit): the collector's own
+// memory must stay under 256 MiB while 50,000 services pass through it.
+func TestSoak50kServicesDefaultCaps(t *testing.T) {
+	keys := releasestoreextension.NewFactory().CreateDefaultConfig().(*releasestoreextension.Config).MaxKeys
+	arms := releasecorrelationprocessor.NewFactory().CreateDefaultConfig().(*releasecorrelationprocessor.Config).Detection.MaxArms
+	runSoak(t, soakCaps{keys: keys, env: []string{"GOMEMLIMIT=200MiB"}, rssBound: soakBound(keys, arms), anonBound: soakDefaultAnonBound})
+}
+
+func runSoak(t *testing.T, caps soakCaps) {
 	bin := e2etest.Binary(t)
 	dir := t.TempDir()
 	cfgData := struct {
 		DataDir, APIAddr, EventsAddr, OTLPAddr string
 		MaxKeys, MaxArms                       int
-	}{filepath.Join(dir, "storage"), e2etest.FreeAddr(t), e2etest.FreeAddr(t), e2etest.FreeAddr(t), soakMaxKeys, soakMaxArms}
+		// OTELCOL_RELEASE_PPROF=host:port serves the collector's profiles,
+		// and the test waits 30 s before the kill for a heap profile.
+		Pprof string
+	}{filepath.Join(dir, "storage"), e2etest.FreeAddr(t), e2etest.FreeAddr(t), e2etest.FreeAddr(t), caps.maxKeys, caps.maxArms,
+		os.Getenv("OTELCOL_RELEASE_PPROF")}
 	require.NoError(t, os.MkdirAll(cfgData.DataDir, 0o700))
 	cfg := e2etest.WriteConfig(t, dir, "soak.yaml", soakConfig, cfgData)
 	p := ports{EventsAddr: cfgData.EventsAddr, APIAddr: cfgData.APIAddr, DataDir: cfgData.DataDir}
 	start := func() *e2etest.Process {
-		proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Env: isolatedEnv(dir), Args: []string{"--config", cfg}})
+		proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Env: append(isolatedEnv(dir), caps.env...), Args: []string{"--config", cfg}})
 		proc.RequireReady(startTimeout, p.releasesURL())
 		proc.RequireListening(startTimeout, p.EventsAddr, cfgData.OTLPAddr)
 		return proc
@@ -341,13 +396,13 @@ func TestSoak50kServices(t *testing.T) {
 	phase("start", t0, "")
 	rss := startRSSSampler(first.Pid())
 	if v, err := procStatusBytes(first.Pid(), "VmRSS"); err == nil {
-		t.Logf("RSS at start: %s; bound %s", mib(v), mib(soakRSSBound))
+		t.Logf("RSS at start: %s; bound %s", mib(v), mib(caps.rssBound))
 	}
 	checkRSS := func(when string) {
 		v, err := procStatusBytes(first.Pid(), "VmRSS")
 		require.NoError(t, err)
 		t.Logf("RSS %s: %s", when, mib(v))
-		require.Lessf(t, v, int64(soakRSSBound), "RSS %s: %s over the bound %s", when, mib(v), mib(soakRSSBound))
+		require.Lessf(t, v, int64(caps.rssBound), "RSS %s: %s over the bound %s", when, mib(v), mib(caps.rssBound))
 	}
 
 	stable := func(i int) string {
@@ -357,12 +412,12 @@ func TestSoak50kServices(t *testing.T) {
 	var waveOne, waveTwo, canaryIDs []string
 	var canaries []int
 	for i := range soakServices {
-		if i < soakFirst {
+		if i < caps.first() {
 			waveOne = append(waveOne, soakStableID(i))
 		} else {
 			waveTwo = append(waveTwo, soakStableID(i))
 		}
-		if soakCanary(i) {
+		if caps.canary(i) {
 			canaries = append(canaries, i)
 			canaryIDs = append(canaryIDs, soakCanaryID(i))
 		}
@@ -373,7 +428,7 @@ func TestSoak50kServices(t *testing.T) {
 	phase("deploys, wave one", t1, fmt.Sprintf("%d events, %.0f/s", len(waveOne), float64(len(waveOne))/time.Since(t1).Seconds()))
 	checkRSS("after wave one")
 	t2 := time.Now()
-	acked = append(acked, soakPost(t, p.events("/v1/events"), waveTwo, func(k int) string { return stable(soakFirst + k) })...)
+	acked = append(acked, soakPost(t, p.events("/v1/events"), waveTwo, func(k int) string { return stable(caps.first() + k) })...)
 	phase("deploys, wave two", t2, fmt.Sprintf("%d events, %.0f/s", len(waveTwo), float64(len(waveTwo))/time.Since(t2).Seconds()))
 	checkRSS("after wave two")
 	t3 := time.Now()
@@ -394,7 +449,7 @@ func TestSoak50kServices(t *testing.T) {
 	var resources [][2]string
 	for i := range soakServices {
 		resources = append(resources, [2]string{soakService(i), "v1"})
-		if soakCanary(i) {
+		if caps.canary(i) {
 			resources = append(resources, [2]string{soakService(i), "v2"})
 		}
 	}
@@ -410,12 +465,21 @@ func TestSoak50kServices(t *testing.T) {
 	// A few evaluation ticks over the 4,000 canaries.
 	time.Sleep(3 * time.Second)
 	checkRSS("after 3 s of evaluations")
-	peak := rss.Stop()
+	peak, anonPeak := rss.Stop()
 	hwm, err := procStatusBytes(first.Pid(), "VmHWM")
 	require.NoError(t, err)
-	t.Logf("RSS peak sampled every 200 ms: %s; VmHWM (kernel's peak): %s; bound %s", mib(peak), mib(hwm), mib(soakRSSBound))
-	assert.Lessf(t, peak, int64(soakRSSBound), "sampled RSS peak %s over the bound %s", mib(peak), mib(soakRSSBound))
-	assert.Lessf(t, hwm, int64(soakRSSBound), "VmHWM %s over the bound %s", mib(hwm), mib(soakRSSBound))
+	t.Logf("RSS peak sampled every 200 ms: %s; VmHWM (kernel's peak): %s; bound %s", mib(peak), mib(hwm), mib(caps.rssBound))
+	t.Logf("RssAnon (the collector's own memory) peak: %s", mib(anonPeak))
+	if caps.anonBound > 0 {
+		assert.Lessf(t, anonPeak, caps.anonBound, "RssAnon peak %s over %s", mib(anonPeak), mib(caps.anonBound))
+	}
+	assert.Lessf(t, peak, int64(caps.rssBound), "sampled RSS peak %s over the bound %s", mib(peak), mib(caps.rssBound))
+	assert.Lessf(t, hwm, int64(caps.rssBound), "VmHWM %s over the bound %s", mib(hwm), mib(caps.rssBound))
+
+	if cfgData.Pprof != "" {
+		t.Logf("profiles at http://%s/debug/pprof/ for 30 s", cfgData.Pprof)
+		time.Sleep(30 * time.Second)
+	}
 
 	// kill -9 and restart on the same data directory.
 	t5 := time.Now()
@@ -425,7 +489,7 @@ func TestSoak50kServices(t *testing.T) {
 	phase("kill -9 and restart", t5, "")
 	if v, err := procStatusBytes(second.Pid(), "VmRSS"); err == nil {
 		t.Logf("RSS after restart (state replayed): %s", mib(v))
-		assert.Less(t, v, int64(soakRSSBound))
+		assert.Less(t, v, int64(caps.rssBound))
 	}
 
 	// Every release through the paginated list (newest first, 1,000 a
@@ -454,11 +518,11 @@ func TestSoak50kServices(t *testing.T) {
 	// Kept: every key of wave two (40,000 = max_keys), with its stable
 	// release and its canary. Evicted: every key of wave one, the least
 	// recently touched idle keys when wave two arrived.
-	want := soakMaxKeys + len(canaries)
+	want := caps.keys + len(canaries)
 	require.Equal(t, want, total, "releases after kill -9 and restart")
 	require.Len(t, got, want)
 	lost := 0
-	for i := soakFirst; i < soakServices; i++ {
+	for i := caps.first(); i < soakServices; i++ {
 		r, ok := got[soakStableID(i)]
 		if !ok {
 			lost++
@@ -467,7 +531,7 @@ func TestSoak50kServices(t *testing.T) {
 		wantStatus := "succeeded"
 		assert.Equalf(t, wantStatus, r.Status, "status of %s", r.ID)
 		assert.Equal(t, soakService(i), r.Attributes["service.name"])
-		if soakCanary(i) {
+		if caps.canary(i) {
 			c, ok := got[soakCanaryID(i)]
 			if !ok {
 				lost++
@@ -478,12 +542,12 @@ func TestSoak50kServices(t *testing.T) {
 		}
 	}
 	require.Zero(t, lost, "acknowledged releases within the caps lost across kill -9")
-	for i := range soakFirst {
+	for i := range caps.first() {
 		_, ok := got[soakStableID(i)]
 		require.Falsef(t, ok, "%s of wave one should have been evicted", soakStableID(i))
 	}
 	assert.Equal(t, len(canaries), listReleases(t, p.releasesURL()+"?status=in_progress").Total)
-	assert.Equal(t, soakMaxKeys, listReleases(t, p.releasesURL()+"?status=succeeded").Total)
+	assert.Equal(t, caps.keys, listReleases(t, p.releasesURL()+"?status=succeeded").Total)
 	require.Equal(t, 404, e2etest.Get(t, p.releaseURL(soakStableID(0))).Status)
 	phase("total", t0, "")
 	require.NoError(t, second.Stop())

@@ -89,6 +89,9 @@ type ReleaseChange struct {
 	Release *release.Release
 	// Touched are other releases whose status changed as a consequence.
 	Touched []*release.Release
+	// Evicted are the ids of releases the store's max_keys cap removed to
+	// make room for the change: their evaluations end with them.
+	Evicted []string
 }
 
 // Subscriber receives changes. Callbacks run synchronously after the change

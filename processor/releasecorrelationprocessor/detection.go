@@ -78,6 +78,12 @@ func acquireDetection(cfg *Config, store releaseStore, p *correlationProcessor) 
 	}
 
 	d.unsub = store.Subscribe(storeroles.Subscriber{OnRelease: func(ch storeroles.ReleaseChange) {
+		// Releases evicted to make room end their evaluations now, so that
+		// a burst of new services never holds more evaluations than the
+		// store holds releases (forgetEvicted is the net for the rest).
+		for _, id := range ch.Evicted {
+			d.det.Forget(id)
+		}
 		if ch.Release != nil {
 			d.det.OnRelease(ch.Release)
 		}

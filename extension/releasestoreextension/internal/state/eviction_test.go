@@ -222,3 +222,21 @@ func decisionIDs(ds []*release.Decision) []string {
 	}
 	return out
 }
+
+// The event that evicts a key says which releases went with it, so that
+// what follows releases (the detector's evaluations) ends with them.
+func TestChangeNamesTheReleasesEvicted(t *testing.T) {
+	l := testLimits()
+	l.MaxKeys = 2
+	s := New(l)
+	for _, name := range []string{"a", "b"} {
+		ch := s.ApplyEvent(ev("v1-"+name, release.EventSucceeded, "v1", 0, withService(name)))
+		require.Empty(t, ch.Evicted)
+		ch = s.ApplyEvent(ev("v2-"+name, release.EventStarted, "v2", time.Minute, withService(name)))
+		require.Empty(t, ch.Evicted)
+	}
+	ch := s.ApplyEvent(ev("v1-c", release.EventSucceeded, "v1", 2*time.Minute, withService("c")))
+	assert.ElementsMatch(t, []string{"v1-a", "v2-a"}, ch.Evicted, "a, the least recently touched key, made room for c")
+	ch = s.ApplyEvent(ev("v2-c", release.EventStarted, "v2", 3*time.Minute, withService("c")))
+	assert.Empty(t, ch.Evicted)
+}

@@ -76,6 +76,9 @@ type State struct {
 	// evictedServices are the services that lost a key to MaxKeys since
 	// the last TakeEvictedServices: their views must be rebuilt.
 	evictedServices []release.ServiceKey
+	// evictedReleases are the releases of the keys evicted while applying
+	// the current event (handed out with its Change).
+	evictedReleases []string
 	// idle and inProgress are the eviction queues: the keys without and
 	// with a release in progress, least recently touched first. keyGen
 	// counts the keys created.
@@ -139,12 +142,16 @@ type Change struct {
 	// Touched are the releases whose status changed as a side effect
 	// (superseded, removed).
 	Touched []*release.Release
+	// Evicted are the ids of the releases MaxKeys removed to make room for
+	// the event's key.
+	Evicted []string
 	Service release.ServiceKey
 }
 
 // ApplyEvent applies a validated, non-duplicate event.
 func (s *State) ApplyEvent(e *release.Event) Change {
 	ch := s.applyEvent(e)
+	ch.Evicted, s.evictedReleases = s.evictedReleases, nil
 	if ks, ok := s.keys[e.Key()]; ok {
 		s.touch(ks)
 	}
@@ -588,6 +595,7 @@ func (s *State) evictKey() {
 	if victim == nil {
 		return
 	}
+	s.noteEvicted(victim)
 	s.dropKey(victim)
 	s.evictedServices = append(s.evictedServices, victim.key.Service)
 	s.releaseCount -= len(victim.releases)
@@ -631,6 +639,13 @@ func (s *State) dropKey(ks *keyState) {
 	}
 	for _, r := range ks.releases {
 		delete(s.byID, r.ID)
+	}
+}
+
+// noteEvicted remembers the releases of an evicted key for the Change.
+func (s *State) noteEvicted(ks *keyState) {
+	for _, r := range ks.releases {
+		s.evictedReleases = append(s.evictedReleases, r.ID)
 	}
 }
 
