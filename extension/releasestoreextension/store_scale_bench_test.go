@@ -3,7 +3,6 @@ package releasestoreextension
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,15 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // scaleEvent is a native deploy event of service svc: the PRODUCT.md
 // example's context, one of the service's two releases (v1 stable, v2 a
@@ -61,7 +53,7 @@ func BenchmarkCardinality(b *testing.B) {
 	for _, services := range []int{1000, 10000, 50000} {
 		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
 			for b.Loop() {
-				before := liveHeap()
+				before := testhost.LiveHeap()
 				s := env{cfg: func(c *Config) { c.MaxKeys = services }}.start(b)
 				at := t0
 				ingest := func(from, to int) time.Duration {
@@ -77,7 +69,7 @@ func BenchmarkCardinality(b *testing.B) {
 					return time.Since(start)
 				}
 				fill := ingest(0, services)
-				heap := liveHeap()
+				heap := testhost.LiveHeap()
 				require.Equal(b, services, s.state.KeyCount())
 				const extra = 1000
 				atCap := ingest(services, services+extra)

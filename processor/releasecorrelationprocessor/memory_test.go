@@ -3,7 +3,6 @@ package releasecorrelationprocessor
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
@@ -13,15 +12,8 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // BenchmarkMemoryPerKey measures the heap that one tracked key costs with
 // detection on: its releases in the store (a stable version and a canary,
@@ -31,7 +23,7 @@ func heapInUse() uint64 {
 func BenchmarkMemoryPerKey(b *testing.B) {
 	const keys = 10000
 	for i := 0; i < b.N; i++ {
-		before := heapInUse()
+		before := testhost.LiveHeap()
 		st, h := startStore(b)
 		for k := 0; k < keys; k++ {
 			svc := fmt.Sprintf("svc-%05d", k)
@@ -69,7 +61,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 				require.NoError(b, p.ConsumeTraces(context.Background(), td))
 			}
 		}
-		after := heapInUse()
+		after := testhost.LiveHeap()
 		b.ReportMetric(float64(after-before)/keys, "bytes/key")
 		b.ReportMetric(float64(after-before)/(1<<20), "MiB/10k-keys")
 		require.NoError(b, p.Shutdown(context.Background()))

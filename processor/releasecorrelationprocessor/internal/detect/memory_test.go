@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 )
 
 // BenchmarkSteadyStateMemoryPerKey measures the detector's heap per key in
@@ -28,7 +29,7 @@ func BenchmarkSteadyStateMemoryPerKey(b *testing.B) {
 	for range b.N {
 		r := rand.New(rand.NewPCG(1, 2))
 		clk := &fakeClock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
-		before := liveHeap()
+		before := testhost.LiveHeap()
 		d := New(DefaultConfig(), clk, func(*release.Decision) {})
 		cls := d.Classifier()
 		key := func(k int, v string) ArmKey {
@@ -63,7 +64,7 @@ func BenchmarkSteadyStateMemoryPerKey(b *testing.B) {
 			clk.now = clk.now.Add(time.Second)
 			d.Tick()
 		}
-		after := liveHeap()
+		after := testhost.LiveHeap()
 		st := d.Stats()
 		if st.Evaluations != keys || st.Arms != 2*keys {
 			b.Fatalf("%d evaluations and %d arms, want %d and %d", st.Evaluations, st.Arms, keys, 2*keys)
@@ -100,12 +101,4 @@ func realisticSpans(r *rand.Rand, n int, median time.Duration) ptrace.ScopeSpans
 		}
 	}
 	return ss
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
