@@ -113,7 +113,7 @@ type Arm struct {
 	cur counts
 	// curHist is allocated with the first latency seen: arms of logs or
 	// KPIs only never need one. histDirty: it holds data this slice.
-	curHist   *Histogram
+	curHist   *spanHistogram
 	histDirty bool
 	// peers counts client calls by dependency, cumulatively.
 	peers map[string]*peerStat
@@ -136,7 +136,7 @@ type Arm struct {
 	last counts
 	// lastHist is the last slice's latency, kept only while the arm is
 	// under evaluation (nil otherwise).
-	lastHist *Histogram
+	lastHist *spanHistogram
 	// window holds two generations of the latency histogram, each covering
 	// up to half the baseline window, so that thresholds and baselines
 	// describe recent behaviour; allocated when there is latency to hold.
@@ -256,9 +256,9 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 					a.nExemplar++
 				}
 				if a.curHist == nil {
-					a.curHist = new(Histogram)
+					a.curHist = new(spanHistogram)
 				}
-				a.curHist.Record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
+				a.curHist.record(time.Duration(sp.EndTimestamp() - sp.StartTimestamp()))
 				a.histDirty = true
 				if nd > 0 {
 					attrs := sp.Attributes()
@@ -388,18 +388,18 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	a.last = a.cur
 	a.cur = counts{}
 	if slice := a.curHist; slice != nil && a.histDirty {
-		a.window[0].add(slice)
+		a.window[0].addSpan(slice)
 		if evaluated {
 			// Keep the slice for the evaluation: swap, without a copy.
 			if a.lastHist == nil {
-				a.lastHist = new(Histogram)
+				a.lastHist = new(spanHistogram)
 			}
 			a.curHist, a.lastHist = a.lastHist, slice
 		}
-		*a.curHist = Histogram{}
+		a.curHist.reset()
 		a.histDirty = false
 	} else if evaluated && a.lastHist != nil {
-		*a.lastHist = Histogram{}
+		a.lastHist.reset()
 	}
 	if !evaluated {
 		a.lastHist = nil

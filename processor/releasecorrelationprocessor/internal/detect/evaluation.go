@@ -260,7 +260,7 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 	if a.lastHist == nil {
 		return 0, a.last.requests
 	}
-	return float64(a.lastHist.Above(s.threshold)), a.last.requests
+	return float64(a.lastHist.above(s.threshold)), a.last.requests
 }
 
 // baselineEvents returns the signal's events and exposure in a baseline.

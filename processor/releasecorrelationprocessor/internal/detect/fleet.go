@@ -84,9 +84,9 @@ func (a *Arm) exportSlice() ArmSlice {
 		s.KPI = append([]float64(nil), a.last.kpi[:]...)
 	}
 	if h := a.lastHist; h != nil {
-		for i, c := range h {
+		for i, c := range h.counts {
 			if c > 0 {
-				s.Latency = append(s.Latency, [2]uint32{uint32(i), c})
+				s.Latency = append(s.Latency, [2]uint32{uint32(h.lo + i), c})
 			}
 		}
 	}
@@ -143,11 +143,11 @@ func (a *Arm) mergeSlice(s *ArmSlice) {
 	}
 	if len(s.Latency) > 0 {
 		if a.lastHist == nil {
-			a.lastHist = new(Histogram)
+			a.lastHist = new(spanHistogram)
 		}
 		for _, b := range s.Latency {
 			if int(b[0]) < numBuckets {
-				a.lastHist[b[0]] += b[1]
+				a.lastHist.addBucket(int(b[0]), b[1])
 			}
 		}
 	}

@@ -101,13 +101,43 @@ func (h *Histogram) Above(b int) uint64 {
 
 // spanHistogram is a Histogram held as the counts of its span of buckets
 // from the lowest to the highest ever filled: a version's latencies fill a
-// few dozen of the 208 buckets, so a baseline generation kept for every
-// series costs a fraction of a full one. Adding is as cheap; reading
-// expands it into a Histogram.
+// few dozen of the 208 buckets, so the histograms kept for every series
+// (this second's, the last one's, the baseline's two generations) cost a
+// fraction of full ones. Recording is as cheap once the span has settled;
+// reading a whole distribution expands it into a Histogram.
 type spanHistogram struct {
 	lo     int
 	counts []uint32
 }
+
+// widen makes the span cover buckets first to last.
+func (s *spanHistogram) widen(first, last int) {
+	if len(s.counts) == 0 {
+		s.lo, s.counts = first, make([]uint32, last-first+1)
+		return
+	}
+	hi := s.lo + len(s.counts) - 1
+	if first >= s.lo && last <= hi {
+		return
+	}
+	lo, hi := min(s.lo, first), max(hi, last)
+	wider := make([]uint32, hi-lo+1)
+	copy(wider[s.lo-lo:], s.counts)
+	s.lo, s.counts = lo, wider
+}
+
+// addBucket counts n durations in bucket b.
+func (s *spanHistogram) addBucket(b int, n uint32) {
+	if i := b - s.lo; i >= 0 && i < len(s.counts) {
+		s.counts[i] += n
+		return
+	}
+	s.widen(b, b)
+	s.counts[b-s.lo] += n
+}
+
+// record counts one duration.
+func (s *spanHistogram) record(d time.Duration) { s.addBucket(bucketOf(d), 1) }
 
 // add merges h into s, widening its span to h's filled buckets.
 func (s *spanHistogram) add(h *Histogram) {
@@ -123,16 +153,20 @@ func (s *spanHistogram) add(h *Histogram) {
 	if first < 0 {
 		return
 	}
-	if len(s.counts) == 0 {
-		s.lo, s.counts = first, make([]uint32, last-first+1)
-	} else if hi := s.lo + len(s.counts) - 1; first < s.lo || last > hi {
-		lo, hi := min(s.lo, first), max(hi, last)
-		wider := make([]uint32, hi-lo+1)
-		copy(wider[s.lo-lo:], s.counts)
-		s.lo, s.counts = lo, wider
-	}
+	s.widen(first, last)
 	for i := first; i <= last; i++ {
 		s.counts[i-s.lo] += h[i]
+	}
+}
+
+// addSpan merges o into s.
+func (s *spanHistogram) addSpan(o *spanHistogram) {
+	if o.total() == 0 {
+		return
+	}
+	s.widen(o.lo, o.lo+len(o.counts)-1)
+	for i, c := range o.counts {
+		s.counts[o.lo+i-s.lo] += c
 	}
 }
 
@@ -143,6 +177,26 @@ func (s *spanHistogram) addTo(h *Histogram) {
 	}
 }
 
-// reset empties s, keeping its span for the next generation (a version's
+// total is the number of durations counted.
+func (s *spanHistogram) total() uint64 {
+	var n uint64
+	for _, c := range s.counts {
+		n += uint64(c)
+	}
+	return n
+}
+
+// above counts the durations in buckets after bucket b.
+func (s *spanHistogram) above(b int) uint64 {
+	var n uint64
+	for i, c := range s.counts {
+		if s.lo+i > b {
+			n += uint64(c)
+		}
+	}
+	return n
+}
+
+// reset empties s, keeping its span for the next slice (a version's
 // latencies keep to about the same buckets).
 func (s *spanHistogram) reset() { clear(s.counts) }

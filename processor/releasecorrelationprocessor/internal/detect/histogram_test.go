@@ -60,28 +60,45 @@ func TestQuantileAndAbove(t *testing.T) {
 	}
 }
 
-// A spanHistogram holds exactly what the Histograms added to it hold,
-// whatever order their spans widen in, and a reset keeps nothing.
+// A spanHistogram holds exactly what a Histogram would, whichever way its
+// counts arrive (whole histograms, single buckets, other spanHistograms)
+// and whatever order its span widens in; a reset keeps nothing.
 func TestSpanHistogramMatchesHistogram(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	var s spanHistogram
+	var s, viaBuckets, viaSpans spanHistogram
 	var want Histogram
 	for range 200 {
 		var h Histogram
+		var part spanHistogram
 		lo := r.IntN(numBuckets)
 		hi := min(numBuckets-1, lo+r.IntN(40))
 		for range r.IntN(50) {
-			h[lo+r.IntN(hi-lo+1)] += uint32(1 + r.IntN(1000))
+			b, n := lo+r.IntN(hi-lo+1), uint32(1+r.IntN(1000))
+			h[b] += n
+			viaBuckets.addBucket(b, n)
+			part.addBucket(b, n)
 		}
 		s.add(&h)
+		viaSpans.addSpan(&part)
 		want.Add(&h)
-		var got Histogram
-		s.addTo(&got)
-		require.Equal(t, want, got)
+		for _, got := range []*spanHistogram{&s, &viaBuckets, &viaSpans} {
+			var dense Histogram
+			got.addTo(&dense)
+			require.Equal(t, want, dense)
+			require.Equal(t, want.Total(), got.total())
+			b := r.IntN(numBuckets)
+			require.Equal(t, want.Above(b), got.above(b), "above bucket %d", b)
+		}
 	}
-	require.Less(t, len(s.counts), numBuckets+1)
+	require.LessOrEqual(t, len(s.counts), numBuckets)
 	s.reset()
 	var got Histogram
 	s.addTo(&got)
 	require.Equal(t, Histogram{}, got)
+
+	var one spanHistogram
+	one.record(150 * time.Millisecond)
+	require.Equal(t, uint64(1), one.total())
+	require.Equal(t, uint64(0), one.above(bucketOf(150*time.Millisecond)))
+	require.Equal(t, uint64(1), one.above(bucketOf(150*time.Millisecond)-1))
 }

@@ -251,9 +251,9 @@ func (a *Arm) recordHTTPDuration(c *SpanClassifier, resource uint64, m pmetric.M
 				upper = dp.Sum() / float64(total)
 			}
 			if a.curHist == nil {
-				a.curHist = new(Histogram)
+				a.curHist = new(spanHistogram)
 			}
-			(*a.curHist)[bucketOf(time.Duration(upper*float64(time.Second)))] += uint32(n)
+			a.curHist.addBucket(bucketOf(time.Duration(upper*float64(time.Second))), uint32(n))
 			a.histDirty = true
 		}
 	}
