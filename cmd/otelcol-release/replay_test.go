@@ -273,8 +273,9 @@ processors:
 	_, err = replayConfig(ctx, rs, filepath.Join(dir, "missing.yaml"), "", nil)
 	require.Error(t, err)
 
-	// Through the command: the flag reaches the resolver, and ${env:...}
-	// in the picked processor's settings changes what is decided.
+	// Through the command: the flag reaches the resolver, and a bare
+	// ${VAR} (the collector's default scheme, env, which newCommand passes
+	// on) in the picked processor's settings changes what is decided.
 	telemetry, events := writeRecording(t)
 	t.Setenv("REPLAY_HUGE_MIN_SAMPLES", "100000")
 	edge := write("edge.yaml", `
@@ -282,7 +283,7 @@ processors:
   releasecorrelation:
     detection: {min_samples: 20}
   releasecorrelation/edge:
-    detection: {min_samples: "${env:REPLAY_HUGE_MIN_SAMPLES}", hold_after: 30s}
+    detection: {min_samples: "${REPLAY_HUGE_MIN_SAMPLES}", hold_after: 30s}
 `)
 	out, err := runReplay(t, "--telemetry", telemetry, "--events", events, "--config", edge)
 	require.ErrorContains(t, err, "has 2 releasecorrelation processors (releasecorrelation, releasecorrelation/edge): choose one with --processor", out)

@@ -3,6 +3,7 @@ package releasestoreextension
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,4 +61,36 @@ func TestEvictionThrashAtTheCap(t *testing.T) {
 	assert.Equal(t, int64(burst), metricValue(t, tel, "otelcol.releasestore.evictions", attribute.String("kind", "key")))
 	assert.Equal(t, int64(2*burst), metricValue(t, tel, "otelcol.releasestore.evictions", attribute.String("kind", "release")))
 	assert.Equal(t, int64(maxKeys), metricValue(t, tel, "otelcol.releasestore.keys"))
+}
+
+// Subscribers are told which releases max_keys evicted with the change
+// that evicted them, in memory and in a fleet's shared store alike (the
+// processor ends their evaluations on it).
+func TestSubscribersAreToldOfEvictions(t *testing.T) {
+	stores := map[string]func(t *testing.T) *releaseStore{
+		"in memory": func(t *testing.T) *releaseStore {
+			return env{cfg: func(c *Config) { c.MaxKeys = 1 }}.start(t)
+		},
+		"shared": func(t *testing.T) *releaseStore {
+			dsn, schema := testPostgres(t)
+			return replica(t, dsn, schema, "a", func(c *Config) { c.MaxKeys = 1 })
+		},
+	}
+	for name, start := range stores {
+		t.Run(name, func(t *testing.T) {
+			s := start(t)
+			var mu sync.Mutex
+			var evicted []string
+			s.Subscribe(Subscriber{OnRelease: func(ch ReleaseChange) {
+				mu.Lock()
+				defer mu.Unlock()
+				evicted = append(evicted, ch.Evicted...)
+			}})
+			record(t, s, event("first", release.EventStarted, "v2", 0, withService("first")))
+			record(t, s, event("second", release.EventStarted, "v2", time.Minute, withService("second")))
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{"first"}, evicted)
+		})
+	}
 }

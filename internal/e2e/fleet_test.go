@@ -250,11 +250,17 @@ func (f *detectingFleet) deploy() {
 	  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":20}}`)
 }
 
-// holder returns the replica that logged taking the canary's lease, or -1.
+// holder returns the replica that logged taking the canary's lease (not
+// another release's), or -1.
 func (f *detectingFleet) holder() int {
 	for r, p := range f.procs {
-		if !f.down[r] && strings.Contains(p.Output(), "This replica now decides the release") {
-			return r
+		if f.down[r] {
+			continue
+		}
+		for _, line := range strings.Split(p.Output(), "\n") {
+			if strings.Contains(line, "This replica now decides the release") && strings.Contains(line, `"deploy-fleet"`) {
+				return r
+			}
 		}
 	}
 	return -1

@@ -58,9 +58,10 @@ type DB struct {
 }
 
 // pingIdle is how long a pooled connection may sit idle before it is
-// checked with a ping; a connection that broke sooner fails its statement,
-// is dropped, and the caller's next try gets a fresh one.
-const pingIdle = 10 * time.Second
+// checked with a ping when handed out (pgxpool's own rule): after a
+// database restart, a dead connection is found by the ping and replaced,
+// rather than failing a deploy event's write or a lease renewal.
+const pingIdle = time.Second
 
 // Open connects to PostgreSQL with a pgxpool, pings it and creates the schema
 // and tables if they are missing. The DDL runs under a transaction-scoped
@@ -95,9 +96,8 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		trips:   &roundTripCounter{},
 	}
 	cfg.ConnConfig.Tracer = db.trips
-	// Ping a connection idle for more than pingIdle before handing it out
-	// (pgxpool pings after one second: a round trip before nearly every
-	// poll), and count the pings, which the tracer does not see.
+	// Ping a connection idle for more than pingIdle before handing it out,
+	// and count the pings, which the tracer does not see.
 	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
 		ping := p.IdleDuration > pingIdle
 		if ping {

@@ -240,3 +240,22 @@ func TestChangeNamesTheReleasesEvicted(t *testing.T) {
 	ch = s.ApplyEvent(ev("v2-c", release.EventStarted, "v2", 3*time.Minute, withService("c")))
 	assert.Empty(t, ch.Evicted)
 }
+
+// Keys a snapshot loses to a lowered max_keys at load are not reported as
+// evicted by the first event after it.
+func TestLoadAtALowerCapReportsNoEviction(t *testing.T) {
+	s := New(testLimits())
+	for _, name := range []string{"a", "b", "c"} {
+		apply(t, s, ev("v1-"+name, release.EventSucceeded, "v1", 0, withService(name)))
+	}
+	data, err := s.MarshalJSON()
+	require.NoError(t, err)
+	l := testLimits()
+	l.MaxKeys = 1
+	loaded := New(l)
+	require.NoError(t, loaded.Load(data))
+	require.Equal(t, 1, loaded.KeyCount())
+	require.NotNil(t, loaded.ServiceView(svcKey("c")), "the most recently touched key is kept")
+	ch := loaded.ApplyEvent(ev("v2-c", release.EventStarted, "v2", time.Minute, withService("c")))
+	assert.Empty(t, ch.Evicted)
+}

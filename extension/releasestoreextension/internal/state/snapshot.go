@@ -112,6 +112,9 @@ func (s *State) Load(data []byte) error {
 	for fresh.limits.MaxKeys > 0 && len(fresh.keys) > fresh.limits.MaxKeys {
 		fresh.evictKey()
 	}
+	// Those releases were never evaluated in this process: no event's
+	// Change names them.
+	fresh.evictedReleases = nil
 	for _, e := range doc.Dedupe {
 		fresh.dedupe[e.Key] = e.At
 		fresh.dedupeOrder = append(fresh.dedupeOrder, e)
