@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,11 +25,7 @@ import (
 // starts the server).
 func BenchmarkFleetCPUPerSpan(b *testing.B) {
 	bin := e2etest.Binary(b)
-	r := rand.New(rand.NewPCG(5, 6))
-	bodies := make([][]byte, 32)
-	for i := range bodies {
-		bodies[i] = pipelineBatch(r)
-	}
+	bodies := pipelineBatches(5)
 	for _, replicas := range []int{1, 3} {
 		name := "single"
 		if replicas > 1 {

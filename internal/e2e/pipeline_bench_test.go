@@ -117,6 +117,17 @@ func pipelineBatch(r *rand.Rand) []byte {
 	return body
 }
 
+// pipelineBatches is 32 pipelineBatch exports from a seeded source: a
+// benchmark cycles through them, a fresh batch per send.
+func pipelineBatches(seed uint64) [][]byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	bodies := make([][]byte, 32)
+	for i := range bodies {
+		bodies[i] = pipelineBatch(r)
+	}
+	return bodies
+}
+
 // processCPU is the user and system CPU a process has used so far.
 func processCPU(b *testing.B, pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -139,11 +150,7 @@ func processCPU(b *testing.B, pid int) time.Duration {
 // -benchtime=3000x (the process's CPU is read in 10 ms ticks).
 func BenchmarkPipelineCPUPerSpan(b *testing.B) {
 	bin := e2etest.Binary(b)
-	r := rand.New(rand.NewPCG(3, 4))
-	bodies := make([][]byte, 32)
-	for i := range bodies {
-		bodies[i] = pipelineBatch(r)
-	}
+	bodies := pipelineBatches(3)
 	for _, processors := range []string{"batch", "releasecorrelation, batch"} {
 		name := "passthrough"
 		if strings.Contains(processors, "releasecorrelation") {
