@@ -23,11 +23,11 @@ func takeReceivedAt(t *testing.T, attrs map[string]any, from, to time.Time) {
 	delete(attrs, "release.received_at")
 }
 
-// TestLogSink wires releasemetadata to an otlp_http exporter and checks
+// TestOTLPSink wires releasemetadata to an otlp_http exporter and checks
 // the release records a backend receives: deployments and annotations.
-func TestLogSink(t *testing.T) {
+func TestOTLPSink(t *testing.T) {
 	bin := e2etest.Binary(t)
-	sink := e2etest.NewLogSink(t)
+	sink := e2etest.NewOTLPSink(t)
 	p := newPorts(t)
 	p.SinkURL = sink.Endpoint()
 	proc, _ := startWithConfig(t, bin, "sink.yaml", p)

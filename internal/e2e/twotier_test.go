@@ -3,16 +3,12 @@ package e2e
 import (
 	"fmt"
 	"hash/fnv"
-	"mime"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -109,94 +105,6 @@ func twoTierServices() []twoTierService {
 	return append(out, twoTierService{name: nil}, twoTierService{name: int64(4711)})
 }
 
-// otlpSink is an OTLP/HTTP endpoint for traces, metrics and logs
-// (protobuf, plain or gzip) that keeps what it receives: a tier-2
-// replica's backend.
-type otlpSink struct {
-	srv *httptest.Server
-
-	mu      sync.Mutex
-	traces  []ptrace.Traces
-	metrics []pmetric.Metrics
-	logs    []plog.Logs
-	errors  []string
-}
-
-func newOTLPSink(t *testing.T) *otlpSink {
-	t.Helper()
-	s := &otlpSink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *otlpSink) fail(w http.ResponseWriter, code int, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	s.mu.Lock()
-	s.errors = append(s.errors, msg)
-	s.mu.Unlock()
-	http.Error(w, msg, code)
-}
-
-func (s *otlpSink) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.fail(w, http.StatusMethodNotAllowed, "%s %s", r.Method, r.URL.Path)
-		return
-	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-protobuf" {
-		s.fail(w, http.StatusUnsupportedMediaType, "Content-Type %q", r.Header.Get("Content-Type"))
-		return
-	}
-	raw, code, msg := e2etest.ReadBody(r)
-	if code != 0 {
-		s.fail(w, code, "%s", msg)
-		return
-	}
-	var out []byte
-	var err error
-	switch r.URL.Path {
-	case "/v1/traces":
-		req := ptraceotlp.NewExportRequest()
-		if err = req.UnmarshalProto(raw); err == nil {
-			s.mu.Lock()
-			s.traces = append(s.traces, req.Traces())
-			s.mu.Unlock()
-			out, err = ptraceotlp.NewExportResponse().MarshalProto()
-		}
-	case "/v1/metrics":
-		req := pmetricotlp.NewExportRequest()
-		if err = req.UnmarshalProto(raw); err == nil {
-			s.mu.Lock()
-			s.metrics = append(s.metrics, req.Metrics())
-			s.mu.Unlock()
-			out, err = pmetricotlp.NewExportResponse().MarshalProto()
-		}
-	case "/v1/logs":
-		req := plogotlp.NewExportRequest()
-		if err = req.UnmarshalProto(raw); err == nil {
-			s.mu.Lock()
-			s.logs = append(s.logs, req.Logs())
-			s.mu.Unlock()
-			out, err = plogotlp.NewExportResponse().MarshalProto()
-		}
-	default:
-		s.fail(w, http.StatusNotFound, "no OTLP endpoint at %s", r.URL.Path)
-		return
-	}
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "%s: %v", r.URL.Path, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-func (s *otlpSink) Errors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.errors...)
-}
-
 // arrival is one span, metric data point or log record the test sent, as a
 // sink received it.
 type arrival struct {
@@ -208,16 +116,14 @@ type arrival struct {
 
 // arrivals lists the test's records among what the sink received (records
 // without e2e.seq, such as the replica's own release records, are left out).
-func (s *otlpSink) arrivals() []arrival {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func arrivals(s *e2etest.OTLPSink) []arrival {
 	var out []arrival
 	add := func(signal string, res pcommon.Map, attrs pcommon.Map) {
 		if v, ok := attrs.Get("e2e.seq"); ok {
 			out = append(out, arrival{signal: signal, seq: v.Int(), service: serviceLabel(res), res: res})
 		}
 	}
-	for _, td := range s.traces {
+	for _, td := range s.Traces() {
 		for i := 0; i < td.ResourceSpans().Len(); i++ {
 			rs := td.ResourceSpans().At(i)
 			for j := 0; j < rs.ScopeSpans().Len(); j++ {
@@ -228,7 +134,7 @@ func (s *otlpSink) arrivals() []arrival {
 			}
 		}
 	}
-	for _, md := range s.metrics {
+	for _, md := range s.Metrics() {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
 			rm := md.ResourceMetrics().At(i)
 			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
@@ -245,7 +151,7 @@ func (s *otlpSink) arrivals() []arrival {
 			}
 		}
 	}
-	for _, ld := range s.logs {
+	for _, ld := range s.Logs() {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
 			rl := ld.ResourceLogs().At(i)
 			for j := 0; j < rl.ScopeLogs().Len(); j++ {
@@ -261,11 +167,9 @@ func (s *otlpSink) arrivals() []arrival {
 
 // eventNames returns the event names of the log records received for a
 // service, the replica's own release records included.
-func (s *otlpSink) eventNames(service string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func eventNames(s *e2etest.OTLPSink, service string) []string {
 	var out []string
-	for _, ld := range s.logs {
+	for _, ld := range s.Logs() {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
 			rl := ld.ResourceLogs().At(i)
 			if serviceLabel(rl.Resource().Attributes()) != service {
@@ -287,7 +191,7 @@ func (s *otlpSink) eventNames(service string) []string {
 // twoTierReplica is a started tier-2 collector and its backend.
 type twoTierReplica struct {
 	proc                             *e2etest.Process
-	sink                             *otlpSink
+	sink                             *e2etest.OTLPSink
 	otlp, events, api, health, token string
 }
 
@@ -301,7 +205,7 @@ func (r *twoTierReplica) apiGet(t *testing.T, path string) *e2etest.Response {
 func startTier2(t *testing.T, bin string, i int) *twoTierReplica {
 	t.Helper()
 	r := &twoTierReplica{
-		sink: newOTLPSink(t), otlp: e2etest.FreeAddr(t), events: e2etest.FreeAddr(t),
+		sink: e2etest.NewOTLPSink(t), otlp: e2etest.FreeAddr(t), events: e2etest.FreeAddr(t),
 		api: e2etest.FreeAddr(t), health: e2etest.FreeAddr(t), token: fmt.Sprintf("api-token-%d", i),
 	}
 	dir := t.TempDir()
@@ -309,7 +213,7 @@ func startTier2(t *testing.T, bin string, i int) *twoTierReplica {
 		"OTLP_GRPC_ENDPOINT="+r.otlp, "RELEASE_EVENTS_ENDPOINT="+r.events,
 		"RELEASE_API_ENDPOINT="+r.api, "HEALTH_CHECK_ENDPOINT="+r.health,
 		"RELEASE_API_TOKEN="+r.token, "RELEASE_EVENTS_TOKEN=events-token",
-		"BACKEND_ENDPOINT="+r.sink.srv.URL,
+		"BACKEND_ENDPOINT="+r.sink.Endpoint(),
 	)
 	r.proc = e2etest.Start(t, bin, e2etest.Options{Dir: dir, Env: env, Args: []string{
 		"--config", twoTierFile(t, "tier2.yaml"), "--set=service::telemetry::metrics::level=none",
@@ -459,7 +363,7 @@ func TestTwoTierRouting(t *testing.T) {
 	distinct := func() int {
 		seen := map[int64]bool{}
 		for _, r := range replicas {
-			for _, a := range r.sink.arrivals() {
+			for _, a := range arrivals(r.sink) {
 				seen[a.seq] = true
 			}
 		}
@@ -488,7 +392,7 @@ func TestTwoTierRouting(t *testing.T) {
 	var misplaced, altered []string
 	for i, r := range replicas {
 		servicesAt[i] = map[string]bool{}
-		for _, a := range r.sink.arrivals() {
+		for _, a := range arrivals(r.sink) {
 			got[a.signal][a.seq] = append(got[a.signal][a.seq], i)
 			servicesAt[i][a.service] = true
 			if a.service != want[a.signal][a.seq] {
@@ -539,14 +443,14 @@ func TestTwoTierRouting(t *testing.T) {
 
 	// The deploy event reached the owner only: it stamped checkout's
 	// telemetry there, and the other replica does not know the release.
-	for _, a := range replicas[owner].sink.arrivals() {
+	for _, a := range arrivals(replicas[owner].sink) {
 		if a.service == "checkout" {
 			v, _ := a.res.Get("deployment.id")
 			assert.Equalf(t, deployID, v.AsString(), "checkout's %s record %d at its owner", a.signal, a.seq)
 		}
 	}
-	assert.Contains(t, replicas[owner].sink.eventNames("checkout"), "release.deployment", "the owner announced the release to its backend")
-	assert.NotContains(t, other.sink.eventNames("checkout"), "release.deployment")
+	assert.Contains(t, eventNames(replicas[owner].sink, "checkout"), "release.deployment", "the owner announced the release to its backend")
+	assert.NotContains(t, eventNames(other.sink, "checkout"), "release.deployment")
 }
 
 // TestTwoTierShardOf checks the shard_of bash function of

@@ -2,7 +2,7 @@
 // otelcol-release binary as a user would: locate or build the binary, start
 // it with arguments and environment in a temporary working directory, wait
 // until it answers, stop it gracefully or with kill -9, and collect what its
-// pipelines export through an OTLP/HTTP log sink.
+// pipelines export through an OTLP/HTTP sink.
 //
 // Tests using it are skipped under `go test -short` and run otherwise.
 package e2etest

@@ -16,43 +16,50 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// LogSink is an OTLP/HTTP logs endpoint on 127.0.0.1 that keeps what it
-// receives: point an otlp_http exporter's endpoint at Endpoint(). It accepts
-// POST /v1/logs in protobuf (application/x-protobuf) and JSON
+// OTLPSink is an OTLP/HTTP endpoint on 127.0.0.1 that keeps what it
+// receives, a backend for an otlp_http exporter: point the exporter's
+// endpoint at Endpoint(). It accepts POST /v1/traces, /v1/metrics and
+// /v1/logs in protobuf (application/x-protobuf) and JSON
 // (application/json), uncompressed, gzip or deflate.
-type LogSink struct {
+type OTLPSink struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	batches  []plog.Logs
+	traces   []ptrace.Traces
+	metrics  []pmetric.Metrics
+	logs     []plog.Logs
 	requests int
 	errors   []string
 }
 
-// NewLogSink starts a sink, closed when the test ends.
-func NewLogSink(t testing.TB) *LogSink {
+// NewOTLPSink starts a sink, closed when the test ends.
+func NewOTLPSink(t testing.TB) *OTLPSink {
 	t.Helper()
-	s := &LogSink{}
+	s := &OTLPSink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
 		s.srv.Close()
 		if t.Failed() {
-			t.Logf("log sink: %d requests, errors: %v", s.Requests(), s.Errors())
+			t.Logf("OTLP sink: %d requests, errors: %v", s.Requests(), s.Errors())
 		}
 	})
 	return s
 }
 
 // Endpoint is the base URL (http://127.0.0.1:port) for an otlp_http
-// exporter's endpoint; the exporter appends /v1/logs.
-func (s *LogSink) Endpoint() string { return s.srv.URL }
+// exporter's endpoint; the exporter appends /v1/<signal>.
+func (s *OTLPSink) Endpoint() string { return s.srv.URL }
 
 // LogsURL is the full URL of the logs endpoint.
-func (s *LogSink) LogsURL() string { return s.srv.URL + "/v1/logs" }
+func (s *OTLPSink) LogsURL() string { return s.srv.URL + "/v1/logs" }
 
-func (s *LogSink) fail(w http.ResponseWriter, code int, format string, args ...any) {
+func (s *OTLPSink) fail(w http.ResponseWriter, code int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.mu.Lock()
 	s.errors = append(s.errors, msg)
@@ -60,16 +67,42 @@ func (s *LogSink) fail(w http.ResponseWriter, code int, format string, args ...a
 	http.Error(w, msg, code)
 }
 
-func (s *LogSink) serve(w http.ResponseWriter, r *http.Request) {
+// otlpRequest is the export request of one signal, as the pdata OTLP
+// packages define them.
+type otlpRequest interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}
+
+// otlpResponse is the matching export response.
+type otlpResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+func (s *OTLPSink) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	s.mu.Unlock()
-	if r.URL.Path != "/v1/logs" {
+	var req otlpRequest
+	var resp otlpResponse
+	var keep func()
+	switch r.URL.Path {
+	case "/v1/traces":
+		tr := ptraceotlp.NewExportRequest()
+		req, resp, keep = &tr, ptraceotlp.NewExportResponse(), func() { s.traces = append(s.traces, tr.Traces()) }
+	case "/v1/metrics":
+		mr := pmetricotlp.NewExportRequest()
+		req, resp, keep = &mr, pmetricotlp.NewExportResponse(), func() { s.metrics = append(s.metrics, mr.Metrics()) }
+	case "/v1/logs":
+		lr := plogotlp.NewExportRequest()
+		req, resp, keep = &lr, plogotlp.NewExportResponse(), func() { s.logs = append(s.logs, lr.Logs()) }
+	default:
 		s.fail(w, http.StatusNotFound, "no OTLP endpoint at %s", r.URL.Path)
 		return
 	}
 	if r.Method != http.MethodPost {
-		s.fail(w, http.StatusMethodNotAllowed, "%s /v1/logs", r.Method)
+		s.fail(w, http.StatusMethodNotAllowed, "%s %s", r.Method, r.URL.Path)
 		return
 	}
 	raw, code, msg := ReadBody(r)
@@ -78,8 +111,6 @@ func (s *LogSink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	req := plogotlp.NewExportRequest()
-	resp := plogotlp.NewExportResponse()
 	var out []byte
 	var err error
 	switch mt {
@@ -104,7 +135,7 @@ func (s *LogSink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.batches = append(s.batches, req.Logs())
+	keep()
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", mt)
 	w.WriteHeader(http.StatusOK)
@@ -112,24 +143,38 @@ func (s *LogSink) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // Requests is how many HTTP requests arrived (good or bad).
-func (s *LogSink) Requests() int {
+func (s *OTLPSink) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
 }
 
 // Errors lists the requests the sink refused and why.
-func (s *LogSink) Errors() []string {
+func (s *OTLPSink) Errors() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.errors...)
 }
 
-// Logs returns the received batches.
-func (s *LogSink) Logs() []plog.Logs {
+// Traces returns the received trace batches.
+func (s *OTLPSink) Traces() []ptrace.Traces {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]plog.Logs(nil), s.batches...)
+	return append([]ptrace.Traces(nil), s.traces...)
+}
+
+// Metrics returns the received metric batches.
+func (s *OTLPSink) Metrics() []pmetric.Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pmetric.Metrics(nil), s.metrics...)
+}
+
+// Logs returns the received log batches.
+func (s *OTLPSink) Logs() []plog.Logs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]plog.Logs(nil), s.logs...)
 }
 
 // Record is one received log record, flattened for assertions. Attribute
@@ -148,7 +193,7 @@ type Record struct {
 }
 
 // Records returns every received record, in arrival order.
-func (s *LogSink) Records() []Record {
+func (s *OTLPSink) Records() []Record {
 	var out []Record
 	for _, ld := range s.Logs() {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
@@ -185,7 +230,7 @@ func bodyString(v pcommon.Value) string {
 
 // WaitForRecord waits until a record matching match has arrived and
 // returns it; after timeout it fails the test listing what did arrive.
-func (s *LogSink) WaitForRecord(t testing.TB, timeout time.Duration, what string, match func(Record) bool) Record {
+func (s *OTLPSink) WaitForRecord(t testing.TB, timeout time.Duration, what string, match func(Record) bool) Record {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -199,7 +244,7 @@ func (s *LogSink) WaitForRecord(t testing.TB, timeout time.Duration, what string
 			for _, r := range s.Records() {
 				got = append(got, fmt.Sprintf("%s %v %q", r.EventName, r.Attributes, r.Body))
 			}
-			t.Fatalf("the log sink received no %s within %s; it received %d records:\n%s\nsink errors: %v",
+			t.Fatalf("the OTLP sink received no %s within %s; it received %d records:\n%s\nsink errors: %v",
 				what, timeout, len(got), strings.Join(got, "\n"), s.Errors())
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -9,6 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 func testLogs(body string) plog.Logs {
@@ -27,8 +31,8 @@ func testLogs(body string) plog.Logs {
 
 // The sink decodes what an OTLP/HTTP exporter sends, in every encoding the
 // tests configure, and refuses what it cannot read.
-func TestLogSink(t *testing.T) {
-	sink := NewLogSink(t)
+func TestOTLPSink(t *testing.T) {
+	sink := NewOTLPSink(t)
 	req := plogotlp.NewExportRequestFromLogs(testLogs("protobuf"))
 	pb, err := req.MarshalProto()
 	require.NoError(t, err)
@@ -49,7 +53,7 @@ func TestLogSink(t *testing.T) {
 	require.Equal(t, 415, Do(t, "POST", sink.LogsURL(), pb, "Content-Type", "text/plain").Status)
 	require.Equal(t, 415, Do(t, "POST", sink.LogsURL(), pb, "Content-Type", "application/x-protobuf", "Content-Encoding", "br").Status)
 	require.Equal(t, 400, Do(t, "POST", sink.LogsURL(), []byte("not protobuf"), "Content-Type", "application/x-protobuf").Status)
-	require.Equal(t, 404, Do(t, "POST", sink.Endpoint()+"/v1/traces", pb, "Content-Type", "application/x-protobuf").Status)
+	require.Equal(t, 404, Do(t, "POST", sink.Endpoint()+"/v1/profiles", pb, "Content-Type", "application/x-protobuf").Status)
 	require.Equal(t, 405, Get(t, sink.LogsURL()).Status)
 
 	records := sink.Records()
@@ -68,6 +72,23 @@ func TestLogSink(t *testing.T) {
 
 	got := sink.WaitForRecord(t, time.Second, "json record", func(r Record) bool { return r.Body == "json" })
 	require.Equal(t, "d-1", got.Attributes["deployment.id"])
+
+	// Traces and metrics, kept apart from the logs.
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("GET /cart")
+	tb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	require.Equal(t, 200, Do(t, "POST", sink.Endpoint()+"/v1/traces", tb, "Content-Type", "application/x-protobuf").Status)
+	md := pmetric.NewMetrics()
+	md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetName("requests")
+	mb, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalJSON()
+	require.NoError(t, err)
+	require.Equal(t, 200, Do(t, "POST", sink.Endpoint()+"/v1/metrics", mb, "Content-Type", "application/json").Status)
+	require.Len(t, sink.Traces(), 1)
+	require.Equal(t, "GET /cart", sink.Traces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
+	require.Len(t, sink.Metrics(), 1)
+	require.Equal(t, "requests", sink.Metrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Name())
+	require.Len(t, sink.Logs(), 3)
 }
 
 func TestFreePortIsFreeAndUnique(t *testing.T) {
