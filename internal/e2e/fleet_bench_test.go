@@ -20,9 +20,9 @@ import (
 // canary under evaluation. It reports the CPU per span of all collector
 // processes together (PostgreSQL's own CPU is not counted) and, for the
 // fleet, the requests each replica sent to the database per second, as its
-// /api/v1/fleet counts them. Run with a fixed count, e.g.
-// -benchtime=3000x; needs OTELCOL_RELEASE_TEST_POSTGRES (`make bench`
-// starts the server).
+// /api/v1/fleet counts them, idle (before the deploy) and under evaluation.
+// Run with a fixed count, e.g. -benchtime=3000x; needs
+// OTELCOL_RELEASE_TEST_POSTGRES (`make bench` starts the server).
 func BenchmarkFleetCPUPerSpan(b *testing.B) {
 	bin := e2etest.Binary(b)
 	bodies := pipelineBatches(5)
@@ -61,6 +61,32 @@ func BenchmarkFleetCPUPerSpan(b *testing.B) {
 				rep.proc.RequireListening(startTimeout, rep.otlp, rep.eventsAddr)
 				reps = append(reps, rep)
 			}
+			roundTrips := func(rep *replica) int64 {
+				if replicas == 1 {
+					return 0
+				}
+				var st struct {
+					RoundTrips int64 `json:"round_trips"`
+				}
+				e2etest.Get(b, "http://"+rep.api+"/api/v1/fleet").JSON(b, &st)
+				return st.RoundTrips
+			}
+			// Idle first: started, nothing under evaluation, no traffic.
+			// (The second read of each count took one request of its own.)
+			var idleRate float64
+			if replicas > 1 {
+				idle0 := make([]int64, len(reps))
+				for i, rep := range reps {
+					idle0[i] = roundTrips(rep)
+				}
+				const idleFor = 5 * time.Second
+				time.Sleep(idleFor)
+				var idle int64
+				for i, rep := range reps {
+					idle += roundTrips(rep) - idle0[i] - 1
+				}
+				idleRate = float64(idle) / float64(len(reps)) / idleFor.Seconds()
+			}
 			resp := e2etest.PostJSON(b, "http://"+reps[0].eventsAddr+"/v1/events", []byte(`{"id":"deploy-bench","type":"started",
 			  "attributes":{"service.name":"checkout","service.namespace":"shop","service.version":"v1.4.2","deployment.environment.name":"production"},
 			  "release":{"previous_version":"v1.4.1","strategy":"canary","rollout_percentage":25}}`))
@@ -74,16 +100,6 @@ func BenchmarkFleetCPUPerSpan(b *testing.B) {
 			}
 			for i := 0; i < 200; i++ {
 				send(i)
-			}
-			roundTrips := func(rep *replica) int64 {
-				if replicas == 1 {
-					return 0
-				}
-				var st struct {
-					RoundTrips int64 `json:"round_trips"`
-				}
-				e2etest.Get(b, "http://"+rep.api+"/api/v1/fleet").JSON(b, &st)
-				return st.RoundTrips
 			}
 			cpu := func() (d time.Duration) {
 				for _, rep := range reps {
@@ -111,6 +127,8 @@ func BenchmarkFleetCPUPerSpan(b *testing.B) {
 				// of its own (the first read's came before its count).
 				trips -= int64(len(reps))
 				b.ReportMetric(float64(trips)/float64(len(reps))/elapsed.Seconds(), "db-trips/replica/s")
+				// Reported here: ResetTimer drops metrics reported before it.
+				b.ReportMetric(idleRate, "db-trips-idle/replica/s")
 			}
 			for _, rep := range reps {
 				require.NoError(b, rep.proc.Stop())

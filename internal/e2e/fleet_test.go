@@ -433,9 +433,5 @@ func requireServed(t *testing.T, p fleetPorts, id string, i int) {
 // waitFor polls cond until it holds, failing after waitTimeout.
 func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		require.Truef(t, time.Now().Before(deadline), "timed out: "+format, args...)
-		time.Sleep(100 * time.Millisecond)
-	}
+	require.Eventuallyf(t, cond, waitTimeout, 100*time.Millisecond, format, args...)
 }

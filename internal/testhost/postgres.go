@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,12 +98,8 @@ func StartPostgres(t testing.TB) *PostgresServer {
 	if err := s.pg("initdb", "-D", s.data(), "-A", "trust", "-U", "postgres"); err != nil {
 		t.Fatalf("initdb: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(FreeEndpoint(t))
+	s.port, _ = strconv.Atoi(port)
 	s.Start()
 	return s
 }
