@@ -51,7 +51,7 @@ func (c *counts) add(o counts) {
 // (an arm keeps an hour's worth of them at most), with KPI sums apart and
 // only for arms that report KPIs.
 type coarseSlot struct {
-	// start is the slot's start, in seconds after the arm's epoch: 24
+	// start is the slot's start, in seconds after the arm's firstSeen: 24
 	// bytes a slot rather than 32, for the 61 slots of a full baseline.
 	start                               int32
 	requests, failures, logs, logErrors uint32
@@ -145,7 +145,6 @@ type Arm struct {
 	// coarse holds the baseline's slots, grown as slots fill (an arm seen
 	// once holds one, not the window's worth).
 	coarse    []coarseSlot
-	epoch     int64 // unix seconds the slots' starts count from
 	coarseKPI [][MaxKPIs]float64
 	// fleetPub, in a fleet, is what the arm published of its cumulative
 	// counts (guarded by mu; nil until it is first published).
@@ -159,7 +158,7 @@ func newArm(k ArmKey, label string, now time.Time, baselineWindow time.Duration)
 	if k.Version == Unversioned {
 		label = "the version running before"
 	}
-	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now, epoch: now.Truncate(coarseSlotWidth).Unix()}
+	return &Arm{key: k, label: label, firstSeen: now, lastSeen: now}
 }
 
 // SpanClassifier decides what counts as a request and a failure.
@@ -409,7 +408,8 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	// Baseline slots: old ones dropped as time passes; a new one only for
 	// a slice with data, so an idle arm costs next to nothing per tick.
 	window := int64(baselineWindow / time.Second)
-	age := func(s *coarseSlot) int64 { return now.Unix() - a.epoch - int64(s.start) }
+	epoch := a.firstSeen.Unix() // what slot starts count from
+	age := func(s *coarseSlot) int64 { return now.Unix() - epoch - int64(s.start) }
 	if len(a.coarse) > 0 && age(&a.coarse[0]) > window {
 		keep := 0
 		for keep < len(a.coarse) && age(&a.coarse[keep]) > window {
@@ -421,7 +421,7 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	if a.last == (counts{}) {
 		return
 	}
-	slotStart := int32(now.Truncate(coarseSlotWidth).Unix() - a.epoch)
+	slotStart := int32(now.Truncate(coarseSlotWidth).Unix() - epoch)
 	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
 		a.coarse = append(a.coarse, coarseSlot{start: slotStart, kpi: -1})
 	}

@@ -44,9 +44,6 @@ func lowerBound(i int) time.Duration {
 	return time.Duration((subBuckets+sub)<<(e-subBucketBits)) * time.Microsecond
 }
 
-// Record adds one duration.
-func (h *Histogram) Record(d time.Duration) { h[bucketOf(d)]++ }
-
 // Add merges o into h.
 func (h *Histogram) Add(o *Histogram) {
 	for i, c := range o {
@@ -138,26 +135,6 @@ func (s *spanHistogram) addBucket(b int, n uint32) {
 
 // record counts one duration.
 func (s *spanHistogram) record(d time.Duration) { s.addBucket(bucketOf(d), 1) }
-
-// add merges h into s, widening its span to h's filled buckets.
-func (s *spanHistogram) add(h *Histogram) {
-	first, last := -1, -1
-	for i, c := range h {
-		if c != 0 {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return
-	}
-	s.widen(first, last)
-	for i := first; i <= last; i++ {
-		s.counts[i-s.lo] += h[i]
-	}
-}
 
 // addSpan merges o into s.
 func (s *spanHistogram) addSpan(o *spanHistogram) {
