@@ -44,13 +44,6 @@ func lowerBound(i int) time.Duration {
 	return time.Duration((subBuckets+sub)<<(e-subBucketBits)) * time.Microsecond
 }
 
-// Add merges o into h.
-func (h *Histogram) Add(o *Histogram) {
-	for i, c := range o {
-		h[i] += c
-	}
-}
-
 // Total is the number of recorded durations.
 func (h *Histogram) Total() uint64 {
 	var n uint64

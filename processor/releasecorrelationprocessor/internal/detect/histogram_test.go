@@ -48,12 +48,6 @@ func TestQuantileAndAbove(t *testing.T) {
 	if above := h.Above(b); above != 17 {
 		t.Fatalf("%d above the p95 bucket, want 17", above)
 	}
-	var o Histogram
-	o.Add(&h)
-	o.Add(&h)
-	if o.Total() != 2000 {
-		t.Fatal("merge lost counts")
-	}
 	var empty Histogram
 	if empty.QuantileBucket(0.5) != -1 || empty.Quantile(0.5) != 0 {
 		t.Fatal("empty histogram has no quantile")
@@ -79,7 +73,9 @@ func TestSpanHistogramMatchesHistogram(t *testing.T) {
 			part.addBucket(b, n)
 		}
 		viaSpans.addSpan(&part)
-		want.Add(&h)
+		for i, c := range h {
+			want[i] += c
+		}
 		for _, got := range []*spanHistogram{&viaBuckets, &viaSpans} {
 			var dense Histogram
 			got.addTo(&dense)
