@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+	"github.com/otelcol-release/otelcol-release/internal/testhost"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor"
 )
 
@@ -143,6 +144,10 @@ type soakCaps struct {
 	// rssBound bounds VmRSS; anonBound, when not 0, bounds RssAnon (the
 	// memory the process owns, without the binary's file pages).
 	rssBound, anonBound int64
+	// cgroupLimit, when not 0, runs the collector in a memory cgroup
+	// with that hard limit, as a container runtime does, where the host
+	// allows it: the kernel must not kill it.
+	cgroupLimit int64
 }
 
 // first is how many services the keys of the later ones evict: wave one.
@@ -371,7 +376,8 @@ func TestSoak50kServicesDefaultCaps(t *testing.T) {
 		limit, anonBound = v, 0
 		t.Logf("GOMEMLIMIT=%s from OTELCOL_RELEASE_SOAK_GOMEMLIMIT: RssAnon is reported, not bounded", v)
 	}
-	runSoak(t, soakCaps{keys: keys, env: []string{"GOMEMLIMIT=" + limit}, rssBound: soakBound(keys, arms), anonBound: anonBound})
+	runSoak(t, soakCaps{keys: keys, env: []string{"GOMEMLIMIT=" + limit}, rssBound: soakBound(keys, arms), anonBound: anonBound,
+		cgroupLimit: soakDefaultAnonBound})
 }
 
 func runSoak(t *testing.T, caps soakCaps) {
@@ -388,8 +394,21 @@ func runSoak(t *testing.T, caps soakCaps) {
 	require.NoError(t, os.MkdirAll(cfgData.DataDir, 0o700))
 	cfg := e2etest.WriteConfig(t, dir, "soak.yaml", soakConfig, cfgData)
 	p := ports{EventsAddr: cfgData.EventsAddr, APIAddr: cfgData.APIAddr, DataDir: cfgData.DataDir}
+	var cg *testhost.MemoryCgroup
+	if caps.cgroupLimit > 0 {
+		var why string
+		if cg, why = testhost.NewMemoryCgroup(t, caps.cgroupLimit); cg == nil {
+			t.Logf("not contained in a memory cgroup: %s", why)
+		} else {
+			t.Logf("the collector runs in memory cgroup %s, limited to %s", cg.Dir(), mib(caps.cgroupLimit))
+		}
+	}
 	start := func() *e2etest.Process {
-		proc := e2etest.Start(t, bin, e2etest.Options{Dir: dir, Env: append(isolatedEnv(dir), caps.env...), Args: []string{"--config", cfg}})
+		opts := e2etest.Options{Dir: dir, Env: append(isolatedEnv(dir), caps.env...), Args: []string{"--config", cfg}}
+		if cg != nil {
+			opts.CgroupProcs = cg.ProcsFile()
+		}
+		proc := e2etest.Start(t, bin, opts)
 		proc.RequireReady(startTimeout, p.releasesURL())
 		proc.RequireListening(startTimeout, p.EventsAddr, cfgData.OTLPAddr)
 		return proc
@@ -479,6 +498,16 @@ func runSoak(t *testing.T, caps soakCaps) {
 	t.Logf("RssAnon (the collector's own memory) peak: %s", mib(anonPeak))
 	if caps.anonBound > 0 {
 		assert.Lessf(t, anonPeak, caps.anonBound, "RssAnon peak %s over %s", mib(anonPeak), mib(caps.anonBound))
+	}
+	if cg != nil {
+		kills, err := cg.OOMKills()
+		require.NoError(t, err)
+		require.Zerof(t, kills, "the kernel killed the collector for the memory cgroup's limit of %s", mib(caps.cgroupLimit))
+		peak, err := cg.Peak()
+		require.NoError(t, err)
+		anon, file, err := cg.Usage()
+		require.NoError(t, err)
+		t.Logf("memory cgroup: peak charged %s of the %s limit; now %s anonymous, %s file pages", mib(peak), mib(caps.cgroupLimit), mib(anon), mib(file))
 	}
 	assert.Lessf(t, peak, int64(caps.rssBound), "sampled RSS peak %s over the bound %s", mib(peak), mib(caps.rssBound))
 	assert.Lessf(t, hwm, int64(caps.rssBound), "VmHWM %s over the bound %s", mib(hwm), mib(caps.rssBound))

@@ -28,6 +28,11 @@ type Options struct {
 	// StopTimeout bounds a graceful stop before the process is killed;
 	// 15 s when zero.
 	StopTimeout time.Duration
+	// CgroupProcs, when set, is a cgroup's cgroup.procs file the process
+	// joins before it runs bin (a shell writes its pid there, then execs
+	// bin under the same pid), so the group's limits hold from its first
+	// allocation.
+	CgroupProcs string
 }
 
 // Process is a running otelcol-release (or any other binary). Its stdout
@@ -68,7 +73,11 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 		p.stopTO = 15 * time.Second
 	}
 	w := &teeWriter{buf: p.out, file: logFile}
-	p.cmd = exec.Command(bin, opts.Args...)
+	if opts.CgroupProcs != "" {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, opts.CgroupProcs, bin}, opts.Args...)...)
+	} else {
+		p.cmd = exec.Command(bin, opts.Args...)
+	}
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), opts.Env...)
 	p.cmd.Stdout = w
