@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otelcol-release/otelcol-release/internal/jsonscan"
 )
 
 // nativeDocument is the wire form of the native deploy event.
@@ -29,21 +30,27 @@ func DecodeNative(body []byte) ([]Event, error) {
 	if len(trimmed) == 0 {
 		return nil, Fieldf("body", RuleRequired, "is empty; expected a deploy event JSON object")
 	}
+	// Syntax first, once: the checks below walk the document as valid JSON.
+	if !json.Valid(trimmed) {
+		var v any
+		return nil, jsonError("", json.Unmarshal(trimmed, &v))
+	}
 	if trimmed[0] == '[' {
-		var raws []json.RawMessage
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, jsonError("", err)
-		}
-		if len(raws) == 0 {
-			return nil, Fieldf("body", RuleRequired, "is an empty array; expected at least one deploy event")
-		}
-		events := make([]Event, 0, len(raws))
-		for i, raw := range raws {
-			ev, err := decodeOne(raw, fmt.Sprintf("[%d].", i))
-			if err != nil {
-				return nil, err
+		var events []Event
+		var err error
+		jsonscan.Elements(trimmed, func(i int, raw []byte) bool {
+			var ev Event
+			if ev, err = decodeOne(raw, fmt.Sprintf("[%d].", i)); err != nil {
+				return false
 			}
 			events = append(events, ev)
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(events) == 0 {
+			return nil, Fieldf("body", RuleRequired, "is an empty array; expected at least one deploy event")
 		}
 		return events, nil
 	}
@@ -63,17 +70,14 @@ var (
 	flagFields     = []string{"key", "variant"}
 )
 
+// decodeOne decodes one document of valid JSON.
 func decodeOne(raw []byte, prefix string) (Event, error) {
 	if err := checkFields(raw, documentFields, prefix, "body"); err != nil {
 		return Event{}, err
 	}
 	var doc nativeDocument
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		return Event{}, jsonError(prefix, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Event{}, Fieldf(prefix+"body", RuleSyntax, "has data after the JSON object")
 	}
 	ev := Event{ID: doc.ID, Type: EventType(doc.Type), Source: "native", Release: doc.Release}
 	if doc.Time != "" {
@@ -95,49 +99,51 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 }
 
 // checkFields rejects a value that is not an object, or an object with a key
-// outside allowed, naming the full path; it recurses into release and its
-// feature flags.
+// outside allowed (the first in sorted order), naming the full path; it
+// recurses into release and its feature flags. raw is valid JSON.
 func checkFields(raw []byte, allowed []string, prefix, self string) error {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return jsonError(prefix, err)
+	var unknown string
+	hasUnknown := false
+	var rel, flags []byte
+	isObject := jsonscan.Members(raw, func(rawName, value []byte) bool {
+		name := jsonscan.Name(rawName)
+		if !contains(allowed, name) && (!hasUnknown || name < unknown) {
+			unknown, hasUnknown = name, true
 		}
+		// The last of repeated members counts, as encoding/json decodes it.
+		switch {
+		case self == "body" && name == "release":
+			rel = value
+		case self == "release" && name == "feature_flags":
+			flags = value
+		}
+		return true
+	})
+	if !isObject {
 		return Fieldf(prefix+self, RuleType, "must be a JSON object")
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
+	if hasUnknown {
+		if unknown == "" {
+			unknown = `""`
+		}
+		return Fieldf(joinPath(prefix, self, unknown), RuleUnmapped, "is not a field of the deploy event document; expected one of %s", strings.Join(allowed, ", "))
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !contains(allowed, k) {
-			name := k
-			if name == "" {
-				name = `""`
-			}
-			return Fieldf(joinPath(prefix, self, name), RuleUnmapped, "is not a field of the deploy event document; expected one of %s", strings.Join(allowed, ", "))
+	if rel != nil && jsonscan.KindOf(rel) != jsonscan.Null {
+		if err := checkFields(rel, contextFields, prefix, "release"); err != nil {
+			return err
 		}
 	}
-	if self == "body" {
-		if rel, ok := obj["release"]; ok && string(bytes.TrimSpace(rel)) != "null" {
-			if err := checkFields(rel, contextFields, prefix, "release"); err != nil {
-				return err
-			}
+	if flags != nil && jsonscan.KindOf(flags) != jsonscan.Null {
+		var err error
+		isArray := jsonscan.Elements(flags, func(i int, f []byte) bool {
+			err = checkFields(f, flagFields, prefix, fmt.Sprintf("release.feature_flags[%d]", i))
+			return err == nil
+		})
+		if !isArray {
+			return Fieldf(prefix+"release.feature_flags", RuleType, "must be an array of {\"key\", \"variant\"} objects")
 		}
-	}
-	if self == "release" {
-		if flags, ok := obj["feature_flags"]; ok && string(bytes.TrimSpace(flags)) != "null" {
-			var list []json.RawMessage
-			if err := json.Unmarshal(flags, &list); err != nil {
-				return Fieldf(prefix+"release.feature_flags", RuleType, "must be an array of {\"key\", \"variant\"} objects")
-			}
-			for i, f := range list {
-				if err := checkFields(f, flagFields, prefix, fmt.Sprintf("release.feature_flags[%d]", i)); err != nil {
-					return err
-				}
-			}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -152,17 +158,24 @@ func joinPath(prefix, self, name string) string {
 
 // scalarString renders a JSON string, number or boolean as a string.
 func scalarString(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	switch jsonscan.KindOf(raw) {
+	case jsonscan.String:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
 		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), nil
-	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err == nil {
+	case jsonscan.Number:
+		// As json.Number keeps it: the literal.
+		return string(bytes.TrimSpace(raw)), nil
+	case jsonscan.Bool:
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return "", err
+		}
 		return strconv.FormatBool(b), nil
+	case jsonscan.Null:
+		return "", nil // as an absent value: decoding null into a string leaves it empty
 	}
 	return "", errors.New("not a scalar")
 }

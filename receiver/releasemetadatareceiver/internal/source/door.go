@@ -1,14 +1,13 @@
 package source
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/otelcol-release/otelcol-release/internal/jsonscan"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -54,77 +53,78 @@ func CheckBody(body []byte) *release.FieldError {
 	return duplicateKey(body)
 }
 
-// duplicateKey walks the JSON tokens and reports the first member name
-// repeated within an object, by its path.
+// duplicateKey reports the first member name repeated within an object, in
+// document order, by its path. A body that is not valid JSON passes.
 func duplicateKey(body []byte) *release.FieldError {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]bool
-		path   string
-		index  int
-		// wantKey is true in an object where the next string is a name.
-		wantKey bool
-		key     string
+	if !json.Valid(body) {
+		return nil
 	}
-	var stack []*frame
-	childPath := func() string {
-		if len(stack) == 0 {
-			return ""
-		}
-		top := stack[len(stack)-1]
-		if top.object {
-			return joinPath(top.path, top.key)
-		}
-		return fmt.Sprintf("%s[%d]", top.path, top.index)
+	return duplicateIn(body, nil)
+}
+
+// pathStep is one step of the path to a value, built only when an error
+// names it.
+type pathStep struct {
+	parent *pathStep
+	name   []byte // raw member name; nil for an array element
+	index  int
+}
+
+func (p *pathStep) String() string {
+	if p == nil {
+		return ""
 	}
-	// afterValue moves the enclosing container past a value.
-	afterValue := func() {
-		if len(stack) == 0 {
-			return
-		}
-		top := stack[len(stack)-1]
-		if top.object {
-			top.wantKey = true
-		} else {
-			top.index++
-		}
+	if p.name == nil {
+		return fmt.Sprintf("%s[%d]", p.parent.String(), p.index)
 	}
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return nil // not JSON: the source names the syntax error
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{':
-				stack = append(stack, &frame{object: true, keys: map[string]bool{}, path: childPath(), wantKey: true})
-			case '[':
-				stack = append(stack, &frame{path: childPath()})
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				afterValue()
-			}
-			continue
-		}
-		if len(stack) > 0 {
-			top := stack[len(stack)-1]
-			if top.object && top.wantKey {
-				name, _ := tok.(string)
-				if top.keys[name] {
-					return release.Fieldf(fieldOrBody(joinPath(top.path, name)), release.RuleDuplicateKey,
-						"is given twice in one object; each member name may appear once")
+	return joinPath(p.parent.String(), jsonscan.Name(p.name))
+}
+
+// namesInline is how many member names an object's check compares pairwise
+// before it switches to a set.
+const namesInline = 16
+
+func duplicateIn(raw []byte, path *pathStep) *release.FieldError {
+	var found *release.FieldError
+	switch jsonscan.KindOf(raw) {
+	case jsonscan.Object:
+		var inline [namesInline][]byte
+		names := inline[:0]
+		var set map[string]bool
+		jsonscan.Members(raw, func(name, value []byte) bool {
+			dup := false
+			if set != nil {
+				n := jsonscan.Name(name)
+				dup, set[n] = set[n], true
+			} else {
+				for _, seen := range names {
+					if jsonscan.SameName(seen, name) {
+						dup = true
+						break
+					}
 				}
-				top.keys[name] = true
-				top.key = name
-				top.wantKey = false
-				continue
+				if names = append(names, name); len(names) > namesInline {
+					set = make(map[string]bool, 2*len(names))
+					for _, n := range names {
+						set[jsonscan.Name(n)] = true
+					}
+				}
 			}
-		}
-		afterValue()
+			if dup {
+				found = release.Fieldf(fieldOrBody(joinPath(path.String(), jsonscan.Name(name))), release.RuleDuplicateKey,
+					"is given twice in one object; each member name may appear once")
+				return false
+			}
+			if k := jsonscan.KindOf(value); k == jsonscan.Object || k == jsonscan.Array {
+				found = duplicateIn(value, &pathStep{parent: path, name: name})
+			}
+			return found == nil
+		})
+	case jsonscan.Array:
+		jsonscan.Elements(raw, func(i int, value []byte) bool {
+			found = duplicateIn(value, &pathStep{parent: path, index: i})
+			return found == nil
+		})
 	}
+	return found
 }

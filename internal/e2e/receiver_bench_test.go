@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+)
+
+const receiverBenchConfig = `
+extensions:{{if .Pprof}}
+  pprof:
+    endpoint: {{.Pprof}}{{end}}
+  file_storage:
+    directory: {{.DataDir}}
+  releasestore:
+    endpoint: {{.APIAddr}}
+    storage: file_storage
+receivers:
+  releasemetadata:
+    endpoint: {{.EventsAddr}}
+  otlp:
+    protocols:
+      http:
+        endpoint: {{.OTLPAddr}}
+exporters:
+  nop:
+service:
+  extensions: [file_storage, releasestore{{if .Pprof}}, pprof{{end}}]
+  pipelines:
+    logs:
+      receivers: [releasemetadata, otlp]
+      exporters: [nop]
+`
+
+// receiverBenchSenders is how many clients send at once, each one event per
+// request on a kept-alive connection, as CD systems' webhooks do.
+const receiverBenchSenders = 16
+
+// BenchmarkReceiverEventsPerSecond measures deploy-event ingest through the
+// built collector with file_storage, each event acknowledged only after it
+// is committed: one native event per request from 16 concurrent senders,
+// for events that each start a new service and for events rotating over
+// 1,000 services. It reports the events per second seen (the senders, in
+// this process, share the machine's cores with the collector) and the
+// collector's own CPU per event, from which its capacity per core follows.
+// Run with a fixed count, e.g. -benchtime=20000x (the collector's CPU is
+// read in 10 ms ticks).
+func BenchmarkReceiverEventsPerSecond(b *testing.B) {
+	bin := e2etest.Binary(b)
+	for _, tc := range []struct {
+		name     string
+		services int // 0: every event is a new service
+		// otlp sends each event as an OTLP/HTTP JSON log record to the
+		// stock otlp receiver instead: the comparison, a stock receiver
+		// doing the same HTTP and JSON work without storing anything.
+		otlp bool
+	}{{"new_services", 0, false}, {"rotating_1000", 1000, false}, {"stock_otlp_logs", 0, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			dir := b.TempDir()
+			data := struct{ DataDir, APIAddr, EventsAddr, OTLPAddr, Pprof string }{
+				filepath.Join(dir, "storage"), e2etest.FreeAddr(b), e2etest.FreeAddr(b), e2etest.FreeAddr(b), os.Getenv("OTELCOL_RELEASE_PPROF")}
+			require.NoError(b, os.MkdirAll(data.DataDir, 0o700))
+			cfg := e2etest.WriteConfig(b, dir, "receiver.yaml", receiverBenchConfig, data)
+			p := e2etest.Start(b, bin, e2etest.Options{Dir: dir, Env: isolatedEnv(dir), Args: []string{"--config", cfg}})
+			p.RequireReady(startTimeout, "http://"+data.APIAddr+"/api/v1/releases")
+			p.RequireListening(startTimeout, data.EventsAddr, data.OTLPAddr)
+
+			addr, path, accepted := data.EventsAddr, "/v1/events", 202
+			if tc.otlp {
+				addr, path, accepted = data.OTLPAddr, "/v1/logs", 200
+			}
+			var seq atomic.Int64
+			event := func(n int64) []byte {
+				svc := n
+				if tc.services > 0 {
+					svc = n % int64(tc.services)
+				}
+				if tc.otlp {
+					return fmt.Appendf(nil, `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc-%d"}},`+
+						`{"key":"service.namespace","value":{"stringValue":"shop"}},{"key":"deployment.environment.name","value":{"stringValue":"production"}}]},`+
+						`"scopeLogs":[{"logRecords":[{"body":{"stringValue":"deploy %d started"},"attributes":[{"key":"service.version","value":{"stringValue":"v%d"}},`+
+						`{"key":"release.strategy","value":{"stringValue":"canary"}}]}]}]}]}`, svc, n, n)
+				}
+				return fmt.Appendf(nil, `{"id":"%s-%d","type":"started","attributes":{"service.name":"svc-%d","service.namespace":"shop",`+
+					`"service.version":"v%d","deployment.environment.name":"production"},"release":{"strategy":"canary","rollout_percentage":10}}`,
+					tc.name, n, svc, n)
+			}
+			run := func(n int) {
+				var wg sync.WaitGroup
+				var failed atomic.Pointer[error]
+				for range receiverBenchSenders {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						c, err := dialHTTP1(addr)
+						if err != nil {
+							failed.Store(&err)
+							return
+						}
+						defer c.Close()
+						for failed.Load() == nil {
+							i := seq.Add(1)
+							if i > int64(n) {
+								return
+							}
+							if err := c.post(path, event(i), accepted); err != nil {
+								failed.Store(&err)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				if err := failed.Load(); err != nil {
+					b.Fatal(*err)
+				}
+			}
+			run(500) // warm-up: connections open, first pages of the journal written
+			seq.Store(1 << 30)
+			before := processCPU(b, p.Pid())
+			b.ResetTimer()
+			run(1<<30 + b.N)
+			b.StopTimer()
+			cpu := processCPU(b, p.Pid()) - before
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "collector-cpu-µs/event")
+			b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/collector-cpu-s")
+		})
+	}
+}
+
+// http1Conn is a minimal HTTP/1.1 client on one kept-alive connection, so
+// that the load generator, on the same cores as the collector, takes as
+// little of them as it can (net/http's client costs about as much CPU per
+// request as a stock receiver's handling of it).
+type http1Conn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	host string
+	buf  []byte
+}
+
+func dialHTTP1(addr string) (*http1Conn, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &http1Conn{conn: conn, r: bufio.NewReaderSize(conn, 4096), host: addr}, nil
+}
+
+func (c *http1Conn) Close() error { return c.conn.Close() }
+
+// post sends one JSON body and reads the answer, which must have status
+// want.
+func (c *http1Conn) post(path string, body []byte, want int) error {
+	c.buf = fmt.Appendf(c.buf[:0], "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, c.host, len(body))
+	c.buf = append(c.buf, body...)
+	if _, err := c.conn.Write(c.buf); err != nil {
+		return err
+	}
+	status, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	code := 0
+	if f := strings.Fields(string(status)); len(f) >= 2 {
+		code, _ = strconv.Atoi(f[1])
+	}
+	length := -1
+	for {
+		line, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if length < 0 {
+		return fmt.Errorf("answer without Content-Length: %q", status)
+	}
+	reply := make([]byte, length)
+	if _, err := io.ReadFull(c.r, reply); err != nil {
+		return err
+	}
+	if code != want {
+		return fmt.Errorf("answered %q: %s", status, reply)
+	}
+	return nil
+}
