@@ -142,7 +142,6 @@ func scalarStringReference(raw json.RawMessage) (string, error) {
 	return "", errors.New("not a scalar")
 }
 
-
 func FuzzDecodeNativeMatchesReference(f *testing.F) {
 	for _, seed := range []string{
 		`{"id":"d-1","type":"started","time":"2026-11-24T10:00:00Z","attributes":{"service.name":"checkout","n":3,"b":true,"f":1.50},` +
