@@ -257,3 +257,55 @@ func TestGroupCommitReplays(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("%s-%d", name, perCaller-1), v.Keys[0].Active.ID)
 	}
 }
+
+// TestGroupCommitWaitsForConcurrentCallers: once callers have been seen
+// concurrent, the next committer waits while calls keep arriving, and
+// commits them together; it stops at the first step in which none arrived.
+// The wait's steps are driven by the test: each step lets one more call
+// arrive, up to two.
+func TestGroupCommitWaitsForConcurrentCallers(t *testing.T) {
+	client := newGatedClient()
+	s, openGate := queueBehindFirstCommit(t, client, event("d1", release.EventStarted, "v1", 0),
+		[]release.Event{event("a1", release.EventStarted, "v1", time.Minute, withService("a"))},
+		[]release.Event{event("b1", release.EventStarted, "v1", time.Minute, withService("b"))},
+	)
+	_, results := openGate()
+	for _, r := range results {
+		require.NoError(t, r.err)
+	}
+	require.Equal(t, []int{1, 2}, client.batchSizes())
+
+	// The last batch held two calls: the next committer waits.
+	steps := 0
+	late := []string{"c", "d"}
+	done := make(chan error, len(late)+1)
+	s.sleep = func(time.Duration) {
+		if steps < len(late) {
+			name := late[steps]
+			go func() {
+				_, err := s.Record(context.Background(), []release.Event{event("call-"+name, release.EventStarted, "v1", time.Minute, withService(name))})
+				done <- err
+			}()
+			require.Eventually(t, func() bool { return s.pendingRequests() == 1+steps+1 }, 5*time.Second, time.Millisecond)
+		}
+		steps++
+	}
+	_, err := s.Record(context.Background(), []release.Event{event("call-e", release.EventStarted, "v1", time.Minute, withService("e"))})
+	require.NoError(t, err)
+	for range late {
+		require.NoError(t, <-done)
+	}
+	assert.Equal(t, len(late)+1, steps, "a step for each arrival, and one in which none came")
+	assert.Equal(t, []int{1, 2, 3}, client.batchSizes(), "the caller and the two that came while it waited, in one commit")
+
+	// That batch held three: a lone caller then waits one step, finds
+	// nobody, commits alone; after that it does not wait at all.
+	steps = 0
+	s.sleep = func(time.Duration) { steps++ }
+	for _, name := range []string{"f", "g"} {
+		_, err = s.Record(context.Background(), []release.Event{event("call-"+name, release.EventStarted, "v1", time.Minute, withService(name))})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, steps)
+	assert.Equal(t, []int{1, 2, 3, 1, 1}, client.batchSizes())
+}
