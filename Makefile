@@ -39,6 +39,7 @@ generate:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./extension/... ./receiver/... $$($(GO) list ./internal/... | grep -v /internal/e2e)
 	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -run='^$$' -bench=BenchmarkPipelineCPUPerSpan -benchtime=3000x -count=3 ./internal/e2e/
+	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -run='^$$' -bench=BenchmarkReceiverEventsPerSecond -benchtime=20000x -count=3 ./internal/e2e/
 	exports=$$(bash .ci/unleash.sh) && eval "$$exports" && \
 	OTELCOL_RELEASE_BINARY=$(CURDIR)/$(BIN) $(GO) test -run='^$$' -bench=BenchmarkFleetCPUPerSpan -benchtime=3000x -count=3 ./internal/e2e/
 	$(GO) test -run='^$$' -bench=BenchmarkConsume -benchmem -benchtime=20000x -count=5 ./processor/releasecorrelationprocessor/
