@@ -407,6 +407,11 @@ func runSoak(t *testing.T, caps soakCaps) {
 		opts := e2etest.Options{Dir: dir, Env: append(isolatedEnv(dir), caps.env...), Args: []string{"--config", cfg}}
 		if cg != nil {
 			opts.CgroupProcs = cg.ProcsFile()
+			// The binary's pages are then read into the group and
+			// charged to it, as in a container on a fresh node.
+			if err := testhost.DropFromPageCache(bin); err != nil {
+				t.Logf("the binary's cached pages stay (charged elsewhere): %v", err)
+			}
 		}
 		proc := e2etest.Start(t, bin, opts)
 		proc.RequireReady(startTimeout, p.releasesURL())

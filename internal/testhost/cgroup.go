@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // MemoryCgroup is a memory cgroup with a hard limit, made for one test: a
@@ -200,4 +202,17 @@ func (c *MemoryCgroup) Usage() (anon, file int64, err error) {
 		return m["anon"], m["file"], nil
 	}
 	return m["rss"], m["cache"], nil
+}
+
+// DropFromPageCache asks the kernel to drop a file's cached pages (those no
+// running process maps), so that a process started next reads them afresh
+// and they are charged to its memory cgroup, as on a node that has not run
+// the binary before.
+func DropFromPageCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
