@@ -47,36 +47,6 @@ func (c *counts) add(o counts) {
 	}
 }
 
-// coarseSlot is a baseline slot: counts over coarseSlotWidth, compact
-// (an arm keeps an hour's worth of them at most), with KPI sums apart and
-// only for arms that report KPIs.
-type coarseSlot struct {
-	// start is the slot's start, in seconds after the arm's firstSeen: 24
-	// bytes a slot rather than 32, for the 61 slots of a full baseline.
-	start                               int32
-	requests, failures, logs, logErrors uint32
-	// kpi indexes the slot's KPI sums in Arm.coarseKPI; -1 when none.
-	kpi int32
-}
-
-func sat32(x float64) uint32 {
-	if x >= math.MaxUint32 {
-		return math.MaxUint32
-	}
-	return uint32(x)
-}
-
-func (s *coarseSlot) add(c counts) {
-	s.requests = sat32(float64(s.requests) + c.requests)
-	s.failures = sat32(float64(s.failures) + c.failures)
-	s.logs = sat32(float64(s.logs) + c.logs)
-	s.logErrors = sat32(float64(s.logErrors) + c.logErrors)
-}
-
-func (s *coarseSlot) counts() counts {
-	return counts{requests: float64(s.requests), failures: float64(s.failures), logs: float64(s.logs), logErrors: float64(s.logErrors)}
-}
-
 const (
 	coarseSlotWidth = 10 * time.Second
 	maxExemplars    = 5
@@ -144,8 +114,7 @@ type Arm struct {
 	windowStart time.Time
 	// coarse holds the baseline's slots, grown as slots fill (an arm seen
 	// once holds one, not the window's worth).
-	coarse    []coarseSlot
-	coarseKPI [][MaxKPIs]float64
+	coarse coarseSlots
 	// fleetPub, in a fleet, is what the arm published of its cumulative
 	// counts (guarded by mu; nil until it is first published).
 	fleetPub *fleetPublished
@@ -407,59 +376,12 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 
 	// Baseline slots: old ones dropped as time passes; a new one only for
 	// a slice with data, so an idle arm costs next to nothing per tick.
-	window := int64(baselineWindow / time.Second)
 	epoch := a.firstSeen.Unix() // what slot starts count from
-	age := func(s *coarseSlot) int64 { return now.Unix() - epoch - int64(s.start) }
-	if len(a.coarse) > 0 && age(&a.coarse[0]) > window {
-		keep := 0
-		for keep < len(a.coarse) && age(&a.coarse[keep]) > window {
-			keep++
-		}
-		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
-		a.compactKPIs()
-	}
+	a.coarse.dropBefore(now.Unix() - epoch - int64(baselineWindow/time.Second))
 	if a.last == (counts{}) {
 		return
 	}
-	slotStart := int32(now.Truncate(coarseSlotWidth).Unix() - epoch)
-	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
-		a.coarse = append(a.coarse, coarseSlot{start: slotStart, kpi: -1})
-	}
-	slot := &a.coarse[len(a.coarse)-1]
-	slot.add(a.last)
-	if a.last.kpi != ([MaxKPIs]float64{}) {
-		if slot.kpi < 0 {
-			slot.kpi = int32(len(a.coarseKPI))
-			a.coarseKPI = append(a.coarseKPI, [MaxKPIs]float64{})
-		}
-		for i, v := range a.last.kpi {
-			a.coarseKPI[slot.kpi][i] += v
-		}
-	}
-}
-
-// compactKPIs drops the KPI sums of slots no longer held.
-func (a *Arm) compactKPIs() {
-	if len(a.coarseKPI) == 0 {
-		return
-	}
-	kept := a.coarseKPI[:0:0]
-	for i := range a.coarse {
-		if k := a.coarse[i].kpi; k >= 0 {
-			a.coarse[i].kpi = int32(len(kept))
-			kept = append(kept, a.coarseKPI[k])
-		}
-	}
-	a.coarseKPI = kept
-}
-
-// slotCounts returns a slot's counts, KPIs included.
-func (a *Arm) slotCounts(s *coarseSlot) counts {
-	c := s.counts()
-	if s.kpi >= 0 {
-		c.kpi = a.coarseKPI[s.kpi]
-	}
-	return c
+	a.coarse.add(int32(now.Truncate(coarseSlotWidth).Unix()-epoch), a.last)
 }
 
 // seen is when the arm last received telemetry.
@@ -477,16 +399,18 @@ const trendRecent = 2 * time.Minute
 // significantly (z > 3.09, one-sided 99.9%) above the earlier part. Empty
 // when it was steady, or when there is too little to tell.
 func (a *Arm) trend(cfg *Config) string {
-	if len(a.coarse) == 0 {
+	n := a.coarse.len()
+	if n == 0 {
 		return ""
 	}
-	end := a.coarse[len(a.coarse)-1].start
+	end := a.coarse.start(n - 1)
 	var early, late counts
-	for i := range a.coarse {
-		if int64(end-a.coarse[i].start) < int64(trendRecent/time.Second) {
-			late.add(a.coarse[i].counts())
+	for i := range n {
+		r := a.coarse.row(i)
+		if int64(end-a.coarse.startOf(r)) < int64(trendRecent/time.Second) {
+			late.add(countsOf(&r))
 		} else {
-			early.add(a.coarse[i].counts())
+			early.add(countsOf(&r))
 		}
 	}
 	if early.requests < float64(cfg.MinSamples) || late.requests < float64(cfg.MinSamples) {
@@ -508,8 +432,8 @@ func (a *Arm) trend(cfg *Config) string {
 // just before now.
 func (a *Arm) baseline() (counts, Histogram) {
 	var c counts
-	for i := range a.coarse {
-		c.add(a.slotCounts(&a.coarse[i]))
+	for i := range a.coarse.len() {
+		c.add(a.coarse.counts(i))
 	}
 	return c, a.windowHist()
 }
