@@ -450,7 +450,7 @@ func (d *Detector) Tick() {
 	// releases held here; the rest are evaluated without deciding.
 	held := d.exchange(now, evals)
 
-	env := map[string]counts{}
+	env := map[string]tally{}
 	for _, a := range arms {
 		if !deploying[a.key.Service] {
 			c := env[a.key.Service.Environment]
@@ -510,7 +510,7 @@ func (d *Detector) lookup(k ArmKey) *Arm {
 // step advances one evaluation; it returns a decision to publish, and
 // whether the evaluation is over. A shadow step (a fleet replica that does
 // not hold the release) gathers evidence and decides nothing.
-func (d *Detector) step(ev *evaluation, now time.Time, envLast counts, shadow bool) (*release.Decision, bool) {
+func (d *Detector) step(ev *evaluation, now time.Time, envLast tally, shadow bool) (*release.Decision, bool) {
 	cand, ctrl := d.lookup(ev.cand), d.lookup(ev.ctrl)
 	if now.Before(ev.warmEnd) {
 		if ctrl != nil {

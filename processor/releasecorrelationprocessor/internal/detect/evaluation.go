@@ -13,7 +13,7 @@ import (
 )
 
 // mode is how a release is compared.
-type mode int
+type mode uint8
 
 const (
 	// modeUndecided: still warming up.
@@ -84,23 +84,23 @@ type evaluation struct {
 	// ctrlLabel is the control version as written; ctrlNote explains a
 	// control the deploy event did not name.
 	ctrlLabel, ctrlNote string
-	// snapshotted: the pre-deploy state was taken (on the first tick).
-	snapshotted bool
 	// preTrend notes a service that was already degrading before the
 	// deploy.
 	preTrend string
+	// snapshotted: the pre-deploy state was taken (on the first tick).
+	snapshotted bool
 	// lifecycleSent: the end of an implicit release's rollout was reported.
 	lifecycleSent bool
 	// switched is set when a concurrent comparison moved to the baseline
 	// because the control stopped serving.
 	switched bool
+	mode     mode
 	// ctrlLastData and ctrlMaxGap follow the control's arrivals, to tell
 	// a control that stopped from one that exports every minute.
 	ctrlLastData time.Time
 	ctrlMaxGap   time.Duration
 	start        time.Time
 	warmEnd      time.Time
-	mode         mode
 	ctrlWarm     float64 // control requests seen during warm-up
 	// prevBase and prevHist are the baseline's counts and latency, held
 	// from the first tick to the end of the warm-up only (the signals keep
@@ -111,8 +111,8 @@ type evaluation struct {
 	// services before the deploy.
 	envBase   envCounts
 	envTest   *sequential.BaselineTest
-	peersCand map[string]peerStat
-	peersCtrl map[string]peerStat
+	peersCand []peerCalls
+	peersCtrl []peerCalls
 	// slicesCand/slicesCtrl are the breakdown counts at the start.
 	slicesCand map[string]map[string]sliceStat
 	slicesCtrl map[string]map[string]sliceStat
@@ -143,7 +143,7 @@ type verdictNow struct {
 	rule       int
 }
 
-func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envHasData bool) {
+func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast tally, envHasData bool) {
 	for _, s := range ev.signals {
 		ce, cn := s.events(cand)
 		switch ev.mode {
@@ -264,7 +264,7 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 	case s.name == release.SignalLogErrorRate:
 		return a.last.logErrors, a.last.logs
 	case s.kpi >= 0:
-		return a.last.kpi[s.kpi], a.last.requests
+		return a.lastKPIOf(s.kpi), a.last.requests
 	}
 	if a.lastHist == nil {
 		return 0, a.last.requests
@@ -532,7 +532,7 @@ func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
 		return "", "", false
 	}
 	for _, d := range ev.failingPeers(cand, errSig.base.CandEvents) {
-		before := ev.peersCtrl[d.peer]
+		before := peerCount(ev.peersCtrl, d.peer)
 		cr, br := d.failures/d.calls, 0.0
 		if before.calls > 0 {
 			br = before.failures / before.calls
@@ -544,21 +544,16 @@ func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
 	return "", "", false
 }
 
-// peerCalls are the candidate's calls to one dependency since the deploy.
-type peerCalls struct {
-	peer string
-	peerStat
-}
-
 // failingPeers lists, by name, the dependencies whose failed calls since the
 // deploy are at least half of the candidate's failures.
 func (ev *evaluation) failingPeers(cand *Arm, candFail float64) []peerCalls {
 	var out []peerCalls
-	for p, c := range cand.peerSnapshot() {
-		c.calls -= ev.peersCand[p].calls
-		c.failures -= ev.peersCand[p].failures
+	for _, c := range cand.peerSnapshot() {
+		before := peerCount(ev.peersCand, c.peer)
+		c.calls -= before.calls
+		c.failures -= before.failures
 		if c.calls > 0 && c.failures >= 0.5*candFail {
-			out = append(out, peerCalls{p, c})
+			out = append(out, c)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].peer < out[j].peer })
@@ -587,9 +582,9 @@ func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
 	op := ctrl.peerSnapshot()
 	for _, d := range ev.failingPeers(cand, candFail) {
 		p, c := d.peer, d.peerStat
-		o := op[p]
-		o.calls -= ev.peersCtrl[p].calls
-		o.failures -= ev.peersCtrl[p].failures
+		o, before := peerCount(op, p), peerCount(ev.peersCtrl, p)
+		o.calls -= before.calls
+		o.failures -= before.failures
 		if o.calls == 0 {
 			continue
 		}
