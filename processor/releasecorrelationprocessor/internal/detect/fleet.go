@@ -84,9 +84,9 @@ func (a *Arm) exportSlice() ArmSlice {
 		s.KPI = append([]float64(nil), a.lastKPI[:]...)
 	}
 	if h := a.lastHist; h != nil {
-		for i, c := range h.counts {
-			if c > 0 {
-				s.Latency = append(s.Latency, [2]uint32{uint32(h.lo + i), c})
+		for i := range h.len() {
+			if c := h.at(i); c > 0 {
+				s.Latency = append(s.Latency, [2]uint32{uint32(int(h.lo) + i), c})
 			}
 		}
 	}
