@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,11 +31,21 @@ const Unversioned = "\x00unversioned"
 // MaxKPIs bounds the configured business KPIs.
 const MaxKPIs = 8
 
+// tally is an arm's counts of one slice, KPIs apart: most arms have none.
+type tally struct{ requests, failures, logs, logErrors float64 }
+
 // counts are the per-slice tallies of an arm.
 type counts struct {
 	requests, failures float64
 	logs, logErrors    float64
 	kpi                [MaxKPIs]float64
+}
+
+func (t *tally) add(o tally) {
+	t.requests += o.requests
+	t.failures += o.failures
+	t.logs += o.logs
+	t.logErrors += o.logErrors
 }
 
 func (c *counts) add(o counts) {
@@ -45,36 +56,6 @@ func (c *counts) add(o counts) {
 	for i := range c.kpi {
 		c.kpi[i] += o.kpi[i]
 	}
-}
-
-// coarseSlot is a baseline slot: counts over coarseSlotWidth, compact
-// (an arm keeps an hour's worth of them at most), with KPI sums apart and
-// only for arms that report KPIs.
-type coarseSlot struct {
-	// start is the slot's start, in seconds after the arm's firstSeen: 24
-	// bytes a slot rather than 32, for the 61 slots of a full baseline.
-	start                               int32
-	requests, failures, logs, logErrors uint32
-	// kpi indexes the slot's KPI sums in Arm.coarseKPI; -1 when none.
-	kpi int32
-}
-
-func sat32(x float64) uint32 {
-	if x >= math.MaxUint32 {
-		return math.MaxUint32
-	}
-	return uint32(x)
-}
-
-func (s *coarseSlot) add(c counts) {
-	s.requests = sat32(float64(s.requests) + c.requests)
-	s.failures = sat32(float64(s.failures) + c.failures)
-	s.logs = sat32(float64(s.logs) + c.logs)
-	s.logErrors = sat32(float64(s.logErrors) + c.logErrors)
-}
-
-func (s *coarseSlot) counts() counts {
-	return counts{requests: float64(s.requests), failures: float64(s.failures), logs: float64(s.logs), logErrors: float64(s.logErrors)}
 }
 
 const (
@@ -96,6 +77,32 @@ type sliceStat struct{ requests, failures float64 }
 // peerStat counts client calls to one dependency.
 type peerStat struct{ calls, failures float64 }
 
+// peerCalls are the calls to one dependency.
+type peerCalls struct {
+	peer string
+	peerStat
+}
+
+// peerIn returns the index of peer in list, or -1. A list holds maxPeers
+// at most, most often one or two: a scan is cheaper than a map, in time and
+// far more in memory.
+func peerIn(list []peerCalls, peer string) int {
+	for i := range list {
+		if list[i].peer == peer {
+			return i
+		}
+	}
+	return -1
+}
+
+// peerCount is what list holds of peer (zero when nothing).
+func peerCount(list []peerCalls, peer string) peerStat {
+	if i := peerIn(list, peer); i >= 0 {
+		return list[i].peerStat
+	}
+	return peerStat{}
+}
+
 // Arm accumulates one version's telemetry. Writers lock it once per resource
 // batch; the detector swaps the slice counters once per evaluation interval.
 type Arm struct {
@@ -110,16 +117,20 @@ type Arm struct {
 	ref, inEval atomic.Bool
 
 	mu  sync.Mutex
-	cur counts
+	cur tally
+	// histDirty: curHist holds data this slice. exHead is where the next
+	// exemplar goes, exCount how many are held.
+	histDirty       bool
+	exHead, exCount uint8
+	// curKPI is the current slice's KPI sums, allocated with the first.
+	curKPI *[MaxKPIs]float64
 	// curHist is allocated with the first latency seen: arms of logs or
-	// KPIs only never need one. histDirty: it holds data this slice.
-	curHist   *spanHistogram
-	histDirty bool
+	// KPIs only never need one.
+	curHist *spanHistogram
 	// peers counts client calls by dependency, cumulatively.
-	peers map[string]*peerStat
+	peers []peerCalls
 	// exemplars are the trace ids of recent failing requests (a ring).
 	exemplars [maxExemplars]pcommon.TraceID
-	nExemplar int
 	lastSeen  time.Time
 	lastSpans time.Time
 	// total counts every request ever seen: the version's traffic in the
@@ -133,7 +144,9 @@ type Arm struct {
 	slices map[string]map[string]*sliceStat
 
 	// Owned by the detector's evaluation goroutine.
-	last counts
+	last tally
+	// lastKPI is the last slice's KPI sums (nil while there were none).
+	lastKPI *[MaxKPIs]float64
 	// lastHist is the last slice's latency, kept only while the arm is
 	// under evaluation (nil otherwise).
 	lastHist *spanHistogram
@@ -144,8 +157,7 @@ type Arm struct {
 	windowStart time.Time
 	// coarse holds the baseline's slots, grown as slots fill (an arm seen
 	// once holds one, not the window's worth).
-	coarse    []coarseSlot
-	coarseKPI [][MaxKPIs]float64
+	coarse coarseSlots
 	// fleetPub, in a fleet, is what the arm published of its cumulative
 	// counts (guarded by mu; nil until it is first published).
 	fleetPub *fleetPublished
@@ -251,8 +263,9 @@ func (a *Arm) RecordSpans(c SpanClassifier, resource pcommon.Map, sss ptrace.Sco
 				failed := c.failed(sp)
 				if failed {
 					a.cur.failures++
-					a.exemplars[a.nExemplar%maxExemplars] = sp.TraceID()
-					a.nExemplar++
+					a.exemplars[a.exHead] = sp.TraceID()
+					a.exHead = (a.exHead + 1) % maxExemplars
+					a.exCount = min(a.exCount+1, maxExemplars)
 				}
 				if a.curHist == nil {
 					a.curHist = new(spanHistogram)
@@ -324,6 +337,9 @@ func (a *Arm) sliceStat(ds *breakdownState, value string) *sliceStat {
 func (a *Arm) sliceSnapshot() map[string]map[string]sliceStat {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(a.slices) == 0 {
+		return nil
+	}
 	out := make(map[string]map[string]sliceStat, len(a.slices))
 	for dim, vals := range a.slices {
 		m := make(map[string]sliceStat, len(vals))
@@ -340,17 +356,15 @@ func (a *Arm) recordCall(sp ptrace.Span, c SpanClassifier) {
 	if peer == "" {
 		return
 	}
-	ps, ok := a.peers[peer]
-	if !ok {
+	i := peerIn(a.peers, peer)
+	if i < 0 {
 		if len(a.peers) >= maxPeers {
 			return
 		}
-		if a.peers == nil {
-			a.peers = map[string]*peerStat{}
-		}
-		ps = &peerStat{}
-		a.peers[peer] = ps
+		i = len(a.peers)
+		a.peers = append(a.peers, peerCalls{peer: peer})
 	}
+	ps := &a.peers[i].peerStat
 	ps.calls++
 	if c.failed(sp) {
 		ps.failures++
@@ -385,7 +399,17 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 	a.mu.Lock()
 	a.total += a.cur.requests
 	a.last = a.cur
-	a.cur = counts{}
+	a.cur = tally{}
+	switch {
+	case a.curKPI != nil:
+		if a.lastKPI == nil {
+			a.lastKPI = new([MaxKPIs]float64)
+		}
+		*a.lastKPI, *a.curKPI = *a.curKPI, [MaxKPIs]float64{}
+	case a.lastKPI != nil:
+		// Sums merged from other replicas last interval.
+		*a.lastKPI = [MaxKPIs]float64{}
+	}
 	if slice := a.curHist; slice != nil && a.histDirty {
 		a.window[0].addSpan(slice)
 		if evaluated {
@@ -407,59 +431,30 @@ func (a *Arm) rotate(now time.Time, baselineWindow time.Duration, evaluated bool
 
 	// Baseline slots: old ones dropped as time passes; a new one only for
 	// a slice with data, so an idle arm costs next to nothing per tick.
-	window := int64(baselineWindow / time.Second)
 	epoch := a.firstSeen.Unix() // what slot starts count from
-	age := func(s *coarseSlot) int64 { return now.Unix() - epoch - int64(s.start) }
-	if len(a.coarse) > 0 && age(&a.coarse[0]) > window {
-		keep := 0
-		for keep < len(a.coarse) && age(&a.coarse[keep]) > window {
-			keep++
-		}
-		a.coarse = append(a.coarse[:0], a.coarse[keep:]...)
-		a.compactKPIs()
-	}
-	if a.last == (counts{}) {
+	a.coarse.dropBefore(now.Unix() - epoch - int64(baselineWindow/time.Second))
+	last := a.lastCounts()
+	if last == (counts{}) {
 		return
 	}
-	slotStart := int32(now.Truncate(coarseSlotWidth).Unix() - epoch)
-	if n := len(a.coarse); n == 0 || a.coarse[n-1].start != slotStart {
-		a.coarse = append(a.coarse, coarseSlot{start: slotStart, kpi: -1})
-	}
-	slot := &a.coarse[len(a.coarse)-1]
-	slot.add(a.last)
-	if a.last.kpi != ([MaxKPIs]float64{}) {
-		if slot.kpi < 0 {
-			slot.kpi = int32(len(a.coarseKPI))
-			a.coarseKPI = append(a.coarseKPI, [MaxKPIs]float64{})
-		}
-		for i, v := range a.last.kpi {
-			a.coarseKPI[slot.kpi][i] += v
-		}
-	}
+	a.coarse.add(int32(now.Truncate(coarseSlotWidth).Unix()-epoch), last)
 }
 
-// compactKPIs drops the KPI sums of slots no longer held.
-func (a *Arm) compactKPIs() {
-	if len(a.coarseKPI) == 0 {
-		return
-	}
-	kept := a.coarseKPI[:0:0]
-	for i := range a.coarse {
-		if k := a.coarse[i].kpi; k >= 0 {
-			a.coarse[i].kpi = int32(len(kept))
-			kept = append(kept, a.coarseKPI[k])
-		}
-	}
-	a.coarseKPI = kept
-}
-
-// slotCounts returns a slot's counts, KPIs included.
-func (a *Arm) slotCounts(s *coarseSlot) counts {
-	c := s.counts()
-	if s.kpi >= 0 {
-		c.kpi = a.coarseKPI[s.kpi]
+// lastCounts is the last slice's counts, KPIs included.
+func (a *Arm) lastCounts() counts {
+	c := counts{requests: a.last.requests, failures: a.last.failures, logs: a.last.logs, logErrors: a.last.logErrors}
+	if a.lastKPI != nil {
+		c.kpi = *a.lastKPI
 	}
 	return c
+}
+
+// lastKPIOf is KPI i's sum in the last slice.
+func (a *Arm) lastKPIOf(i int) float64 {
+	if a.lastKPI == nil {
+		return 0
+	}
+	return a.lastKPI[i]
 }
 
 // seen is when the arm last received telemetry.
@@ -477,16 +472,18 @@ const trendRecent = 2 * time.Minute
 // significantly (z > 3.09, one-sided 99.9%) above the earlier part. Empty
 // when it was steady, or when there is too little to tell.
 func (a *Arm) trend(cfg *Config) string {
-	if len(a.coarse) == 0 {
+	n := a.coarse.len()
+	if n == 0 {
 		return ""
 	}
-	end := a.coarse[len(a.coarse)-1].start
+	end := a.coarse.start(n - 1)
 	var early, late counts
-	for i := range a.coarse {
-		if int64(end-a.coarse[i].start) < int64(trendRecent/time.Second) {
-			late.add(a.coarse[i].counts())
+	for i := range n {
+		r := a.coarse.row(i)
+		if int64(end-a.coarse.startOf(r)) < int64(trendRecent/time.Second) {
+			late.add(countsOf(&r))
 		} else {
-			early.add(a.coarse[i].counts())
+			early.add(countsOf(&r))
 		}
 	}
 	if early.requests < float64(cfg.MinSamples) || late.requests < float64(cfg.MinSamples) {
@@ -508,8 +505,8 @@ func (a *Arm) trend(cfg *Config) string {
 // just before now.
 func (a *Arm) baseline() (counts, Histogram) {
 	var c counts
-	for i := range a.coarse {
-		c.add(a.slotCounts(&a.coarse[i]))
+	for i := range a.coarse.len() {
+		c.add(a.coarse.counts(i))
 	}
 	return c, a.windowHist()
 }
@@ -528,22 +525,18 @@ func (a *Arm) windowHist() Histogram {
 func (a *Arm) Exemplars() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n := min(a.nExemplar, maxExemplars)
+	n := int(a.exCount)
 	out := make([]string, 0, n)
 	for i := 0; i < n; i++ {
-		id := a.exemplars[(a.nExemplar-1-i)%maxExemplars]
+		id := a.exemplars[(int(a.exHead)+maxExemplars-1-i)%maxExemplars]
 		out = append(out, id.String())
 	}
 	return out
 }
 
 // peerSnapshot copies the cumulative dependency counts.
-func (a *Arm) peerSnapshot() map[string]peerStat {
+func (a *Arm) peerSnapshot() []peerCalls {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]peerStat, len(a.peers))
-	for k, v := range a.peers {
-		out[k] = *v
-	}
-	return out
+	return slices.Clone(a.peers)
 }

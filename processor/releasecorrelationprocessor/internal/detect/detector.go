@@ -10,6 +10,7 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -329,7 +330,7 @@ func (d *Detector) OnRelease(r *release.Release) {
 
 	// A release fully rolled out before we saw it started (an Argo CD
 	// "deployed" notification) is still evaluated, against the baseline.
-	ev := &evaluation{rel: r, cand: cand, start: now, warmEnd: now.Add(d.cfg.Warmup), published: map[release.Action]bool{}}
+	ev := &evaluation{rel: r, cand: cand, start: now, warmEnd: now.Add(d.cfg.Warmup)}
 	ev.useControl(d.chooseControl(r, cand, now))
 	d.armsMu.RLock()
 	if a := d.arms[cand]; a != nil {
@@ -408,11 +409,12 @@ func (d *Detector) environmentBaselines(arms []*Arm) map[string]map[release.Serv
 }
 
 // othersIn sums the baselines of an environment's services but one.
-func othersIn(env map[release.ServiceKey]counts, except release.ServiceKey) counts {
-	var c counts
+func othersIn(env map[release.ServiceKey]counts, except release.ServiceKey) envCounts {
+	var c envCounts
 	for sk, b := range env {
 		if sk != except {
-			c.add(b)
+			c.failures += b.failures
+			c.requests += b.requests
 		}
 	}
 	return c
@@ -448,7 +450,7 @@ func (d *Detector) Tick() {
 	// releases held here; the rest are evaluated without deciding.
 	held := d.exchange(now, evals)
 
-	env := map[string]counts{}
+	env := map[string]tally{}
 	for _, a := range arms {
 		if !deploying[a.key.Service] {
 			c := env[a.key.Service.Environment]
@@ -508,7 +510,7 @@ func (d *Detector) lookup(k ArmKey) *Arm {
 // step advances one evaluation; it returns a decision to publish, and
 // whether the evaluation is over. A shadow step (a fleet replica that does
 // not hold the release) gathers evidence and decides nothing.
-func (d *Detector) step(ev *evaluation, now time.Time, envLast counts, shadow bool) (*release.Decision, bool) {
+func (d *Detector) step(ev *evaluation, now time.Time, envLast tally, shadow bool) (*release.Decision, bool) {
 	cand, ctrl := d.lookup(ev.cand), d.lookup(ev.ctrl)
 	if now.Before(ev.warmEnd) {
 		if ctrl != nil {
@@ -559,7 +561,7 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts, shadow bo
 	if shadow || !d.shouldPublish(ev, v) {
 		return nil, over
 	}
-	ev.published[v.action] = true
+	ev.published = append(ev.published, v.action)
 	if severity(v.action) > severity(ev.highest) || ev.highest == "" {
 		ev.highest = v.action
 	}
@@ -571,7 +573,7 @@ func (d *Detector) step(ev *evaluation, now time.Time, envLast counts, shadow bo
 // escalates; a healthy verdict is published once and only if nothing worse
 // was; "hold" only while nothing else was said.
 func (d *Detector) shouldPublish(ev *evaluation, v verdictNow) bool {
-	if ev.published[v.action] {
+	if slices.Contains(ev.published, v.action) {
 		return false
 	}
 	switch v.verdict {

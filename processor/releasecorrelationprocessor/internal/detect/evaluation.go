@@ -3,7 +3,9 @@ package detect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -11,7 +13,7 @@ import (
 )
 
 // mode is how a release is compared.
-type mode int
+type mode uint8
 
 const (
 	// modeUndecided: still warming up.
@@ -82,32 +84,35 @@ type evaluation struct {
 	// ctrlLabel is the control version as written; ctrlNote explains a
 	// control the deploy event did not name.
 	ctrlLabel, ctrlNote string
-	// snapshotted: the pre-deploy state was taken (on the first tick).
-	snapshotted bool
 	// preTrend notes a service that was already degrading before the
 	// deploy.
 	preTrend string
+	// snapshotted: the pre-deploy state was taken (on the first tick).
+	snapshotted bool
 	// lifecycleSent: the end of an implicit release's rollout was reported.
 	lifecycleSent bool
 	// switched is set when a concurrent comparison moved to the baseline
 	// because the control stopped serving.
 	switched bool
+	mode     mode
 	// ctrlLastData and ctrlMaxGap follow the control's arrivals, to tell
 	// a control that stopped from one that exports every minute.
 	ctrlLastData time.Time
 	ctrlMaxGap   time.Duration
 	start        time.Time
 	warmEnd      time.Time
-	mode         mode
 	ctrlWarm     float64 // control requests seen during warm-up
-	prevBase     counts
-	// prevHist is the baseline's latency, held from the first tick to the
-	// end of the warm-up only (the signals keep what they need of it).
-	prevHist  *Histogram
-	envBase   counts
+	// prevBase and prevHist are the baseline's counts and latency, held
+	// from the first tick to the end of the warm-up only (the signals keep
+	// what they need of them).
+	prevBase *counts
+	prevHist *Histogram
+	// envBase is the failures and requests of the environment's other
+	// services before the deploy.
+	envBase   envCounts
 	envTest   *sequential.BaselineTest
-	peersCand map[string]peerStat
-	peersCtrl map[string]peerStat
+	peersCand []peerCalls
+	peersCtrl []peerCalls
 	// slicesCand/slicesCtrl are the breakdown counts at the start.
 	slicesCand map[string]map[string]sliceStat
 	slicesCtrl map[string]map[string]sliceStat
@@ -117,7 +122,8 @@ type evaluation struct {
 	pending   release.Verdict
 	pendingA  release.Action
 	streak    int
-	published map[release.Action]bool
+	// published are the actions published (a few at most).
+	published []release.Action
 	highest   release.Action
 	verdict   release.Verdict
 	// fleet names the other replicas whose statistics this replica added,
@@ -137,7 +143,7 @@ type verdictNow struct {
 	rule       int
 }
 
-func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envHasData bool) {
+func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast tally, envHasData bool) {
 	for _, s := range ev.signals {
 		ce, cn := s.events(cand)
 		switch ev.mode {
@@ -166,6 +172,9 @@ func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast counts, envH
 	}
 }
 
+// envCounts are an environment's failures and requests.
+type envCounts struct{ failures, requests float64 }
+
 // useControl sets the control version.
 func (ev *evaluation) useControl(c controlChoice) {
 	ev.ctrl, ev.baseArm, ev.ctrlLabel, ev.ctrlNote = c.key, c.arm, c.label, c.note
@@ -174,7 +183,7 @@ func (ev *evaluation) useControl(c controlChoice) {
 // snapshot takes the pre-deploy state: the control version's baseline, its
 // dependencies, and whether it was already degrading. Called from the
 // evaluation goroutine, which owns the arms' baselines.
-func (ev *evaluation) snapshot(cfg *Config, envBase counts) {
+func (ev *evaluation) snapshot(cfg *Config, envBase envCounts) {
 	ev.snapshotted = true
 	ev.envBase = envBase
 	if ev.baseArm != nil && ev.baseArm.key.Version == ev.cand.Version {
@@ -184,7 +193,7 @@ func (ev *evaluation) snapshot(cfg *Config, envBase counts) {
 		return
 	}
 	base, hist := ev.baseArm.baseline()
-	ev.prevBase, ev.prevHist = base, &hist
+	ev.prevBase, ev.prevHist = &base, &hist
 	ev.peersCtrl = ev.baseArm.peerSnapshot()
 	ev.preTrend = ev.baseArm.trend(cfg)
 }
@@ -255,7 +264,7 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 	case s.name == release.SignalLogErrorRate:
 		return a.last.logErrors, a.last.logs
 	case s.kpi >= 0:
-		return a.last.kpi[s.kpi], a.last.requests
+		return a.lastKPIOf(s.kpi), a.last.requests
 	}
 	if a.lastHist == nil {
 		return 0, a.last.requests
@@ -264,7 +273,11 @@ func (s *signalState) events(a *Arm) (float64, float64) {
 }
 
 // baselineEvents returns the signal's events and exposure in a baseline.
-func (s *signalState) baselineEvents(c counts, h *Histogram) (float64, float64) {
+func (s *signalState) baselineEvents(b *counts, h *Histogram) (float64, float64) {
+	var c counts
+	if b != nil {
+		c = *b
+	}
 	switch {
 	case s.name == release.SignalErrorRate:
 		return c.failures, c.requests
@@ -301,17 +314,21 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	} else if ev.prevHist != nil {
 		ref = *ev.prevHist
 	}
-	signals := []*signalState{{name: release.SignalErrorRate, kpi: -1}}
+	// One allocation for all the signals' states.
+	states := make([]signalState, 0, 2+len(cfg.LatencyQuantiles)+len(kpis))
+	states = append(states, signalState{name: release.SignalErrorRate, kpi: -1})
 	for _, q := range cfg.LatencyQuantiles {
 		if b := ref.QuantileBucket(q); b >= 0 {
-			signals = append(signals, &signalState{name: release.LatencySignal(q), kpi: -1, threshold: b, thresholdDur: lowerBound(b + 1)})
+			states = append(states, signalState{name: latencySignal(q), kpi: -1, threshold: b, thresholdDur: lowerBound(b + 1)})
 		}
 	}
-	signals = append(signals, &signalState{name: release.SignalLogErrorRate, kpi: -1})
+	states = append(states, signalState{name: release.SignalLogErrorRate, kpi: -1})
 	for i, k := range kpis {
-		signals = append(signals, &signalState{name: release.KPISignal(k.Name), kpi: i, lowerIsBad: k.LowerIsBad})
+		states = append(states, signalState{name: release.KPISignal(k.Name), kpi: i, lowerIsBad: k.LowerIsBad})
 	}
-	for _, s := range signals {
+	ev.signals = slices.Grow(ev.signals, len(states))
+	for i := range states {
+		s := &states[i]
 		rc := sequential.Config{Direction: sequential.Higher, MinRatio: 1 + cfg.MinRelativeEffect, MinDifference: cfg.MinAbsoluteEffect}
 		if s.lowerIsBad {
 			rc.Direction = sequential.Lower
@@ -332,7 +349,19 @@ func (ev *evaluation) setup(cfg *Config, kpis []KPI, ctrl *Arm, now time.Time) {
 	if ev.mode == modeBaseline {
 		ev.buildEnvTest(cfg)
 	}
-	ev.prevHist = nil
+	ev.prevBase, ev.prevHist = nil, nil
+}
+
+// latencyNames holds the latency signals' names by quantile, shared by
+// every evaluation.
+var latencyNames sync.Map
+
+func latencySignal(q float64) string {
+	if n, ok := latencyNames.Load(q); ok {
+		return n.(string)
+	}
+	n, _ := latencyNames.LoadOrStore(q, release.LatencySignal(q))
+	return n.(string)
 }
 
 // assess turns the evidence into a verdict, cause and action.
@@ -503,7 +532,7 @@ func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
 		return "", "", false
 	}
 	for _, d := range ev.failingPeers(cand, errSig.base.CandEvents) {
-		before := ev.peersCtrl[d.peer]
+		before := peerCount(ev.peersCtrl, d.peer)
 		cr, br := d.failures/d.calls, 0.0
 		if before.calls > 0 {
 			br = before.failures / before.calls
@@ -515,21 +544,16 @@ func (ev *evaluation) dependencyWorse(cand *Arm) (string, string, bool) {
 	return "", "", false
 }
 
-// peerCalls are the candidate's calls to one dependency since the deploy.
-type peerCalls struct {
-	peer string
-	peerStat
-}
-
 // failingPeers lists, by name, the dependencies whose failed calls since the
 // deploy are at least half of the candidate's failures.
 func (ev *evaluation) failingPeers(cand *Arm, candFail float64) []peerCalls {
 	var out []peerCalls
-	for p, c := range cand.peerSnapshot() {
-		c.calls -= ev.peersCand[p].calls
-		c.failures -= ev.peersCand[p].failures
+	for _, c := range cand.peerSnapshot() {
+		before := peerCount(ev.peersCand, c.peer)
+		c.calls -= before.calls
+		c.failures -= before.failures
 		if c.calls > 0 && c.failures >= 0.5*candFail {
-			out = append(out, peerCalls{p, c})
+			out = append(out, c)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].peer < out[j].peer })
@@ -558,9 +582,9 @@ func (ev *evaluation) dependency(cand, ctrl *Arm) (string, string, bool) {
 	op := ctrl.peerSnapshot()
 	for _, d := range ev.failingPeers(cand, candFail) {
 		p, c := d.peer, d.peerStat
-		o := op[p]
-		o.calls -= ev.peersCtrl[p].calls
-		o.failures -= ev.peersCtrl[p].failures
+		o, before := peerCount(op, p), peerCount(ev.peersCtrl, p)
+		o.calls -= before.calls
+		o.failures -= before.failures
 		if o.calls == 0 {
 			continue
 		}

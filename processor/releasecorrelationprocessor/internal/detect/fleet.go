@@ -80,13 +80,13 @@ type fleetPublished struct {
 func (a *Arm) exportSlice() ArmSlice {
 	s := ArmSlice{Version: a.key.Version, Requests: a.last.requests, Failures: a.last.failures,
 		Logs: a.last.logs, LogErrors: a.last.logErrors}
-	if a.last.kpi != ([MaxKPIs]float64{}) {
-		s.KPI = append([]float64(nil), a.last.kpi[:]...)
+	if a.lastKPI != nil && *a.lastKPI != ([MaxKPIs]float64{}) {
+		s.KPI = append([]float64(nil), a.lastKPI[:]...)
 	}
 	if h := a.lastHist; h != nil {
-		for i, c := range h.counts {
-			if c > 0 {
-				s.Latency = append(s.Latency, [2]uint32{uint32(h.lo + i), c})
+		for i := range h.len() {
+			if c := h.at(i); c > 0 {
+				s.Latency = append(s.Latency, [2]uint32{uint32(int(h.lo) + i), c})
 			}
 		}
 	}
@@ -114,7 +114,8 @@ func (a *Arm) exportSlice() ArmSlice {
 			}
 		}
 	}
-	for peer, st := range a.peers {
+	for i := range a.peers {
+		peer, st := a.peers[i].peer, &a.peers[i].peerStat
 		pub := a.fleetPub.peers[peer]
 		if d := (peerStat{st.calls - pub.calls, st.failures - pub.failures}); d != (peerStat{}) {
 			if s.Peers == nil {
@@ -138,7 +139,10 @@ func (a *Arm) mergeSlice(s *ArmSlice) {
 	a.last.logErrors += s.LogErrors
 	for i, v := range s.KPI {
 		if i < MaxKPIs {
-			a.last.kpi[i] += v
+			if a.lastKPI == nil {
+				a.lastKPI = new([MaxKPIs]float64)
+			}
+			a.lastKPI[i] += v
 		}
 	}
 	if len(s.Latency) > 0 {
@@ -180,17 +184,15 @@ func (a *Arm) mergeSlice(s *ArmSlice) {
 		}
 	}
 	for peer, c := range s.Peers {
-		ps, ok := a.peers[peer]
-		if !ok {
+		i := peerIn(a.peers, peer)
+		if i < 0 {
 			if len(a.peers) >= maxPeers {
 				continue
 			}
-			if a.peers == nil {
-				a.peers = map[string]*peerStat{}
-			}
-			ps = &peerStat{}
-			a.peers[peer] = ps
+			i = len(a.peers)
+			a.peers = append(a.peers, peerCalls{peer: peer})
 		}
+		ps := &a.peers[i].peerStat
 		ps.calls += c[0]
 		ps.failures += c[1]
 		a.fleetPub.peers[peer] = *ps

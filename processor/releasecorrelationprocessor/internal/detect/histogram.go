@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -93,37 +94,90 @@ func (h *Histogram) Above(b int) uint64 {
 // from the lowest to the highest ever filled: a version's latencies fill a
 // few dozen of the 208 buckets, so the histograms kept for every series
 // (this second's, the last one's, the baseline's two generations) cost a
-// fraction of full ones. Recording is as cheap once the span has settled;
-// reading a whole distribution expands it into a Histogram.
+// fraction of full ones. Counts take 16 bits each until one needs more,
+// then 32 (as two cells, low half first): most series never count 65,536
+// requests in one bucket of a generation. Recording is as cheap once the
+// span has settled; reading a whole distribution expands it into a
+// Histogram.
 type spanHistogram struct {
-	lo     int
-	counts []uint32
+	lo int32
+	// wide: each count takes two cells.
+	wide  bool
+	cells []uint16
+}
+
+// len is the number of buckets the span covers.
+func (s *spanHistogram) len() int {
+	if s.wide {
+		return len(s.cells) / 2
+	}
+	return len(s.cells)
+}
+
+// at is the count of the span's i-th bucket.
+func (s *spanHistogram) at(i int) uint32 {
+	if s.wide {
+		return uint32(s.cells[2*i]) | uint32(s.cells[2*i+1])<<16
+	}
+	return uint32(s.cells[i])
+}
+
+// cellsFor is how many cells n buckets take.
+func (s *spanHistogram) cellsFor(n int) int {
+	if s.wide {
+		return 2 * n
+	}
+	return n
 }
 
 // widen makes the span cover buckets first to last.
 func (s *spanHistogram) widen(first, last int) {
-	if len(s.counts) == 0 {
-		s.lo, s.counts = first, make([]uint32, last-first+1)
+	if len(s.cells) == 0 {
+		s.lo, s.cells = int32(first), make([]uint16, s.cellsFor(last-first+1))
 		return
 	}
-	hi := s.lo + len(s.counts) - 1
-	if first >= s.lo && last <= hi {
+	lo, hi := int(s.lo), int(s.lo)+s.len()-1
+	if first >= lo && last <= hi {
 		return
 	}
-	lo, hi := min(s.lo, first), max(hi, last)
-	wider := make([]uint32, hi-lo+1)
-	copy(wider[s.lo-lo:], s.counts)
-	s.lo, s.counts = lo, wider
+	nlo, nhi := min(lo, first), max(hi, last)
+	wider := make([]uint16, s.cellsFor(nhi-nlo+1))
+	copy(wider[s.cellsFor(lo-nlo):], s.cells)
+	s.lo, s.cells = int32(nlo), wider
+}
+
+// toWide gives every count two cells.
+func (s *spanHistogram) toWide() {
+	n := s.len()
+	wide := make([]uint16, 2*n)
+	for i, c := range s.cells {
+		wide[2*i] = c
+	}
+	s.wide, s.cells = true, wide
+}
+
+// addAt counts n more in the span's i-th bucket (uint32 arithmetic, as a
+// Histogram's).
+func (s *spanHistogram) addAt(i int, n uint32) {
+	if !s.wide {
+		if v := uint64(s.cells[i]) + uint64(n); v <= math.MaxUint16 {
+			s.cells[i] = uint16(v)
+			return
+		}
+		s.toWide()
+	}
+	v := s.at(i) + n
+	s.cells[2*i], s.cells[2*i+1] = uint16(v), uint16(v>>16)
 }
 
 // addBucket counts n durations in bucket b.
 func (s *spanHistogram) addBucket(b int, n uint32) {
-	if i := b - s.lo; i >= 0 && i < len(s.counts) {
-		s.counts[i] += n
-		return
+	i := b - int(s.lo)
+	if i < 0 || i >= s.len() {
+		s.widen(b, b)
+		i = b - int(s.lo)
 	}
-	s.widen(b, b)
-	s.counts[b-s.lo] += n
+	s.addAt(i, n)
 }
 
 // record counts one duration.
@@ -134,24 +188,27 @@ func (s *spanHistogram) addSpan(o *spanHistogram) {
 	if o.total() == 0 {
 		return
 	}
-	s.widen(o.lo, o.lo+len(o.counts)-1)
-	for i, c := range o.counts {
-		s.counts[o.lo+i-s.lo] += c
+	s.widen(int(o.lo), int(o.lo)+o.len()-1)
+	off := int(o.lo - s.lo)
+	for i := range o.len() {
+		if c := o.at(i); c != 0 {
+			s.addAt(off+i, c)
+		}
 	}
 }
 
 // addTo merges s into h.
 func (s *spanHistogram) addTo(h *Histogram) {
-	for i, c := range s.counts {
-		h[s.lo+i] += c
+	for i := range s.len() {
+		h[int(s.lo)+i] += s.at(i)
 	}
 }
 
 // total is the number of durations counted.
 func (s *spanHistogram) total() uint64 {
 	var n uint64
-	for _, c := range s.counts {
-		n += uint64(c)
+	for i := range s.len() {
+		n += uint64(s.at(i))
 	}
 	return n
 }
@@ -159,14 +216,12 @@ func (s *spanHistogram) total() uint64 {
 // above counts the durations in buckets after bucket b.
 func (s *spanHistogram) above(b int) uint64 {
 	var n uint64
-	for i, c := range s.counts {
-		if s.lo+i > b {
-			n += uint64(c)
-		}
+	for i := max(0, b+1-int(s.lo)); i < s.len(); i++ {
+		n += uint64(s.at(i))
 	}
 	return n
 }
 
-// reset empties s, keeping its span for the next slice (a version's
-// latencies keep to about the same buckets).
-func (s *spanHistogram) reset() { clear(s.counts) }
+// reset empties s, keeping its span (a version's latencies keep to about
+// the same buckets) and its width (a busy series stays busy).
+func (s *spanHistogram) reset() { clear(s.cells) }

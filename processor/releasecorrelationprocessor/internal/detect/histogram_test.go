@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestSpanHistogramMatchesHistogram(t *testing.T) {
 			require.Equal(t, want.Above(b), got.above(b), "above bucket %d", b)
 		}
 	}
-	require.LessOrEqual(t, len(viaSpans.counts), numBuckets)
+	require.LessOrEqual(t, viaSpans.len(), numBuckets)
 	viaSpans.reset()
 	var got Histogram
 	viaSpans.addTo(&got)
@@ -96,4 +97,61 @@ func TestSpanHistogramMatchesHistogram(t *testing.T) {
 	require.Equal(t, uint64(1), one.total())
 	require.Equal(t, uint64(0), one.above(bucketOf(150*time.Millisecond)))
 	require.Equal(t, uint64(1), one.above(bucketOf(150*time.Millisecond)-1))
+}
+
+// Counts past 16 bits widen a spanHistogram's cells, whichever way they
+// arrive (a bucket at a time, one more span, a merge of a wide span into a
+// narrow one and back), and wrap at 32 bits as a Histogram's do.
+func TestSpanHistogramWidensCounts(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for run := range 100 {
+		var s, other spanHistogram
+		var want, wantOther Histogram
+		for step := range 300 {
+			b := 60 + r.IntN(30)
+			var n uint32
+			switch r.IntN(4) {
+			case 0:
+				n = 1
+			case 1:
+				n = uint32(r.IntN(1000))
+			case 2:
+				n = uint32(math.MaxUint16 - r.IntN(3))
+			default:
+				n = uint32(r.IntN(1 << 20))
+				if run%10 == 0 {
+					n = math.MaxUint32 - uint32(r.IntN(5))
+				}
+			}
+			if r.IntN(3) == 0 {
+				other.addBucket(b, n)
+				wantOther[b] += n
+			} else {
+				s.addBucket(b, n)
+				want[b] += n
+			}
+			if r.IntN(20) == 0 {
+				s.addSpan(&other)
+				for i, c := range wantOther {
+					want[i] += c
+				}
+				if r.IntN(2) == 0 {
+					other.reset()
+					wantOther = Histogram{}
+				}
+			}
+			var got Histogram
+			s.addTo(&got)
+			require.Equal(t, want, got, "run %d step %d", run, step)
+			require.Equal(t, want.Total(), s.total())
+			a := r.IntN(numBuckets)
+			require.Equal(t, want.Above(a), s.above(a))
+		}
+	}
+	var edge spanHistogram
+	edge.addBucket(5, math.MaxUint16)
+	require.False(t, edge.wide)
+	edge.addBucket(5, 1)
+	require.True(t, edge.wide)
+	require.Equal(t, uint64(math.MaxUint16+1), edge.total())
 }

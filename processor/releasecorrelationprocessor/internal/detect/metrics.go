@@ -188,7 +188,10 @@ func (a *Arm) kpi(c *SpanClassifier, resID func() uint64, i int, k *KPI, m pmetr
 			v = a.delta(c, resID(), m.Name(), dp.Attributes(), dp.StartTimestamp(), v)
 		}
 		if v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
-			a.cur.kpi[i] += v
+			if a.curKPI == nil {
+				a.curKPI = new([MaxKPIs]float64)
+			}
+			a.curKPI[i] += v
 		}
 	}
 }

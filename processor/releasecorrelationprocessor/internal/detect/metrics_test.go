@@ -35,19 +35,19 @@ func TestKPIFromCumulativeAndDeltaSums(t *testing.T) {
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 50, "failed": 9}), now)
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 58, "failed": 20}), now)
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 100, map[string]float64{"ok": 61, "failed": 30}), now)
-	if got := a.cur.kpi[0]; got != 11 {
+	if got := a.curKPI[0]; got != 11 {
 		t.Fatalf("cumulative increases: got %v, want 11", got)
 	}
 	// A restart (new start time, lower value) is a reset: the new stream
 	// counts from zero, so all of its value is new.
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 200, map[string]float64{"ok": 4}), now)
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", cum, 200, map[string]float64{"ok": 10}), now)
-	if got := a.cur.kpi[0]; got != 21 {
+	if got := a.curKPI[0]; got != 21 {
 		t.Fatalf("after a reset: got %v, want 21", got)
 	}
 	// Delta points add as they are.
 	a.RecordMetrics(cls, kpis, pcommon.NewMap(), sumMetric("orders", pmetric.AggregationTemporalityDelta, 0, map[string]float64{"ok": 5}), now)
-	if got := a.cur.kpi[0]; got != 26 {
+	if got := a.curKPI[0]; got != 26 {
 		t.Fatalf("delta: got %v, want 26", got)
 	}
 }

@@ -11,19 +11,23 @@ import "math"
 // likelihood ratios of theta x null against the null is a nonnegative
 // supermartingale whenever the true rate is no worse than the null, so the
 // guarantee of RateTest holds here too.
+//
+// It must not be copied.
 type BaselineTest struct {
 	dir         Direction
 	min         float64
 	grid        []float64
 	null        float64
 	healthyNull float64
-	logLR       []float64
+	// lr holds the log likelihood ratios: one per grid point, then one per
+	// healthy alternative (in buf when they fit).
+	lr  []float64
+	buf [inlineLogs]float64
 	// healthyAlt are the healthy test's alternatives: the baseline rate (no
 	// effect) and rates part of the way from it to healthyNull.
-	healthyAlt   []float64
-	healthyLogLR []float64
-	maxLog       float64
-	maxHealthy   float64
+	healthyAlt [len(healthyGrid)]float64
+	maxLog     float64
+	maxHealthy float64
 	// prior and priorHealthy are the log likelihood ratios carried from a
 	// test that ran before this one (see Carry).
 	prior, priorHealthy float64
@@ -42,7 +46,7 @@ func NewBaselineTest(c Config, baselineEvents, baselineExposure float64) *Baseli
 	if len(grid) == 0 {
 		grid = DefaultGrid(c.MinRatio)
 	}
-	t := &BaselineTest{dir: c.Direction, min: c.MinRatio, grid: grid, logLR: make([]float64, len(grid)),
+	t := &BaselineTest{dir: c.Direction, min: c.MinRatio, grid: grid,
 		maxLog: math.Inf(-1), maxHealthy: math.Inf(-1), BaselineEvents: baselineEvents, BaselineExposure: baselineExposure}
 	lo, hi := wilson(baselineEvents, baselineExposure, baselineZ)
 	rate := baselineEvents / math.Max(baselineExposure, 1)
@@ -62,10 +66,10 @@ func NewBaselineTest(c Config, baselineEvents, baselineExposure float64) *Baseli
 			t.healthyNull = math.Min(t.healthyNull, d)
 		}
 	}
-	for _, f := range healthyGrid {
-		t.healthyAlt = append(t.healthyAlt, rate+f*(t.healthyNull-rate))
+	for k, f := range healthyGrid {
+		t.healthyAlt[k] = rate + f*(t.healthyNull-rate)
 	}
-	t.healthyLogLR = make([]float64, len(t.healthyAlt))
+	t.lr = logs(&t.buf, len(grid)+len(healthyGrid))
 	return t
 }
 
@@ -103,16 +107,17 @@ func (t *BaselineTest) Observe(events, exposure float64) {
 	}
 	t.CandEvents += events
 	t.CandExposure += exposure
+	logLR, healthyLogLR := t.lr[:len(t.grid)], t.lr[len(t.grid):]
 	for k, theta := range t.grid {
-		t.logLR[k] += poissonLogLR(events, exposure, t.alt(t.null, theta), t.null)
+		logLR[k] += poissonLogLR(events, exposure, t.alt(t.null, theta), t.null)
 	}
 	for k, alt := range t.healthyAlt {
 		// Healthy: the candidate's rate is at the baseline or between it
 		// and the material effect, against the material effect.
-		t.healthyLogLR[k] += poissonLogLR(events, exposure, alt, t.healthyNull)
+		healthyLogLR[k] += poissonLogLR(events, exposure, alt, t.healthyNull)
 	}
-	t.maxLog = math.Max(t.maxLog, t.prior+logMeanExp(t.logLR))
-	t.maxHealthy = math.Max(t.maxHealthy, t.priorHealthy+logMeanExp(t.healthyLogLR))
+	t.maxLog = math.Max(t.maxLog, t.prior+logMeanExp(logLR))
+	t.maxHealthy = math.Max(t.maxHealthy, t.priorHealthy+logMeanExp(healthyLogLR))
 }
 
 func (t *BaselineTest) alt(null, theta float64) float64 {

@@ -79,19 +79,33 @@ var defaultGrids sync.Map
 
 // healthyGrid are the "no worse" alternatives of the healthy test, as
 // fractions of the way from no effect to the material effect.
-var healthyGrid = []float64{0, 0.25, 0.5}
+var healthyGrid = [...]float64{0, 0.25, 0.5}
+
+// inlineLogs is how many log likelihood ratios a test holds without an
+// allocation of its own: the default grid's, then the healthy ones. Tests
+// are kept for every signal of every release under evaluation.
+const inlineLogs = 10
+
+// logs returns a test's log likelihood ratios, n of them: in buf when they
+// fit.
+func logs(buf *[inlineLogs]float64, n int) []float64 {
+	if n <= len(buf) {
+		return buf[:n:n]
+	}
+	return make([]float64, n)
+}
 
 // RateTest is the running state of one comparison. The zero value is not
-// usable; build it with NewRateTest.
+// usable; build it with NewRateTest. It must not be copied.
 type RateTest struct {
 	dir  Direction
 	min  float64
 	grid []float64
-	// logLR[k] is the log likelihood ratio of grid[k] against theta = 1.
-	logLR []float64
-	// healthyLogLR[k]: alternative healthyTheta[k] against theta = min.
-	healthyTheta []float64
-	healthyLogLR []float64
+	// logLR[k] is the log likelihood ratio of grid[k] against theta = 1,
+	// and healthyLogLR[k] that of alternative healthyTheta(k) against
+	// theta = min; both in lr (in buf when they fit).
+	lr  []float64
+	buf [inlineLogs]float64
 	// maxLog is the running maximum of the regression mixture, so that a
 	// verdict, once reached, is not lost to later noise.
 	maxLog, maxHealthyLog float64
@@ -107,14 +121,16 @@ func NewRateTest(c Config) *RateTest {
 	if len(grid) == 0 {
 		grid = DefaultGrid(c.MinRatio)
 	}
-	t := &RateTest{dir: c.Direction, min: c.MinRatio, grid: grid, logLR: make([]float64, len(grid)),
-		maxLog: math.Inf(-1), maxHealthyLog: math.Inf(-1)}
-	for _, f := range healthyGrid {
-		t.healthyTheta = append(t.healthyTheta, 1+f*(c.MinRatio-1))
-	}
-	t.healthyLogLR = make([]float64, len(t.healthyTheta))
+	t := &RateTest{dir: c.Direction, min: c.MinRatio, grid: grid, maxLog: math.Inf(-1), maxHealthyLog: math.Inf(-1)}
+	t.lr = logs(&t.buf, len(grid)+len(healthyGrid))
 	return t
 }
+
+func (t *RateTest) logLR() []float64        { return t.lr[:len(t.grid)] }
+func (t *RateTest) healthyLogLR() []float64 { return t.lr[len(t.grid):] }
+
+// healthyTheta is the k-th "no worse" alternative of the healthy test.
+func (t *RateTest) healthyTheta(k int) float64 { return 1 + healthyGrid[k]*(t.min-1) }
 
 // Observe adds one slice: events and exposure (requests, log records...) of
 // the candidate and of the control over the same interval.
@@ -136,15 +152,16 @@ func (t *RateTest) Observe(candEvents, candExposure, ctrlEvents, ctrlExposure fl
 		ec, nc, eo, no = ctrlEvents, ctrlExposure, candEvents, candExposure
 	}
 	pi0 := nc / (nc + no)
+	logLR, healthyLogLR := t.logLR(), t.healthyLogLR()
 	for k, theta := range t.grid {
-		t.logLR[k] += binomialLogLR(ec, eo, piOf(theta, nc, no), pi0)
+		logLR[k] += binomialLogLR(ec, eo, piOf(theta, nc, no), pi0)
 	}
 	piMin := piOf(t.min, nc, no)
-	for k, theta := range t.healthyTheta {
-		t.healthyLogLR[k] += binomialLogLR(ec, eo, piOf(theta, nc, no), piMin)
+	for k := range healthyLogLR {
+		healthyLogLR[k] += binomialLogLR(ec, eo, piOf(t.healthyTheta(k), nc, no), piMin)
 	}
-	t.maxLog = math.Max(t.maxLog, logMeanExp(t.logLR))
-	t.maxHealthyLog = math.Max(t.maxHealthyLog, logMeanExp(t.healthyLogLR))
+	t.maxLog = math.Max(t.maxLog, logMeanExp(logLR))
+	t.maxHealthyLog = math.Max(t.maxHealthyLog, logMeanExp(healthyLogLR))
 }
 
 func piOf(theta, nc, no float64) float64 { return theta * nc / (theta*nc + no) }
@@ -182,7 +199,7 @@ type Evidence struct {
 
 // Evidence returns the state to carry on when the control stops serving.
 func (t *RateTest) Evidence() Evidence {
-	return Evidence{Log: logMeanExp(t.logLR), HealthyLog: logMeanExp(t.healthyLogLR),
+	return Evidence{Log: logMeanExp(t.logLR()), HealthyLog: logMeanExp(t.healthyLogLR()),
 		MaxLog: t.maxLog, MaxHealthyLog: t.maxHealthyLog, CandEvents: t.CandEvents, CandExposure: t.CandExposure}
 }
 
