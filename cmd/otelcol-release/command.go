@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/otelcol-release/otelcol-release/internal/memlimit"
 )
 
 // The embedded default config: used when no --config (or --set) is given.
@@ -25,9 +28,10 @@ const (
 	dataDirEnv = "OTELCOL_RELEASE_DATA_DIR"
 )
 
-// newCommand is the stock collector command with two additions: the
-// embedded default config when no --config is given, and the data
-// directory default that config relies on. Everything else (validate,
+// newCommand is the stock collector command with three additions: the
+// embedded default config when no --config is given, the data directory
+// default that config relies on, and a soft memory limit from the
+// container's when GOMEMLIMIT is not set. Everything else (validate,
 // components, --set, --feature-gates, providers) is the stock behaviour.
 func newCommand(set otelcol.CollectorSettings) *cobra.Command {
 	rs := &set.ConfigProviderSettings.ResolverSettings
@@ -42,6 +46,12 @@ func newCommand(set otelcol.CollectorSettings) *cobra.Command {
 	}
 	if os.Getenv(dataDirEnv) == "" {
 		_ = os.Setenv(dataDirEnv, defaultDataDir())
+	}
+	if limit, container, ok := memlimit.Apply(); ok {
+		// Before the collector's logger exists; one line, as Go's own
+		// runtime notices are.
+		fmt.Fprintf(os.Stderr, "otelcol-release: GOMEMLIMIT is not set: soft memory limit %d MiB, %.0f%% of the container's %d MiB (set GOMEMLIMIT to choose another, or off)\n",
+			limit>>20, memlimit.Ratio*100, container>>20)
 	}
 	cmd := otelcol.NewCommand(set)
 	cmd.AddCommand(newReplayCommand(*rs))

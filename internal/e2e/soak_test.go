@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension"
 	"github.com/otelcol-release/otelcol-release/internal/e2etest"
+	"github.com/otelcol-release/otelcol-release/internal/memlimit"
 	"github.com/otelcol-release/otelcol-release/internal/testhost"
 	"github.com/otelcol-release/otelcol-release/processor/releasecorrelationprocessor"
 )
@@ -146,8 +147,11 @@ type soakCaps struct {
 	rssBound, anonBound int64
 	// cgroupLimit, when not 0, runs the collector in a memory cgroup
 	// with that hard limit, as a container runtime does, where the host
-	// allows it: the kernel must not kill it.
-	cgroupLimit int64
+	// allows it: the kernel must not kill it. Contained, the collector
+	// runs without GOMEMLIMIT unless env sets it, and must derive its soft
+	// limit from the container's; uncontained, envUncontained is added.
+	cgroupLimit    int64
+	envUncontained []string
 }
 
 // first is how many services the keys of the later ones evict: wave one.
@@ -362,22 +366,24 @@ func TestSoak50kServices(t *testing.T) {
 const soakDefaultAnonBound = 256 << 20
 
 // TestSoak50kServicesDefaultCaps is the same soak on the default caps
-// (max_keys 10,000, max_arms 20,000), as a new user runs it, with the soft
-// memory limit a deployment sets (GOMEMLIMIT=200MiB, as the collector's
-// Helm chart derives from the container's limit): the collector's own
-// memory must stay under 256 MiB while 50,000 services pass through it.
+// (max_keys 10,000, max_arms 20,000), as a new user runs it: in a container
+// limited to 256 MiB (a memory cgroup, where the host allows one), with no
+// GOMEMLIMIT, so that the collector sets its soft limit from the
+// container's; elsewhere with GOMEMLIMIT=200MiB, as the collector's Helm
+// chart derives it from the container's limit. The collector's own memory
+// must stay under 256 MiB while 50,000 services pass through it.
 func TestSoak50kServicesDefaultCaps(t *testing.T) {
 	keys := releasestoreextension.NewFactory().CreateDefaultConfig().(*releasestoreextension.Config).MaxKeys
 	arms := releasecorrelationprocessor.NewFactory().CreateDefaultConfig().(*releasecorrelationprocessor.Config).Detection.MaxArms
-	limit, anonBound := "200MiB", int64(soakDefaultAnonBound)
+	caps := soakCaps{keys: keys, rssBound: soakBound(keys, arms), anonBound: soakDefaultAnonBound,
+		cgroupLimit: soakDefaultAnonBound, envUncontained: []string{"GOMEMLIMIT=200MiB"}}
 	// OTELCOL_RELEASE_SOAK_GOMEMLIMIT measures another limit ("off": none);
 	// the collector's own memory is then reported, not bounded.
 	if v := os.Getenv("OTELCOL_RELEASE_SOAK_GOMEMLIMIT"); v != "" {
-		limit, anonBound = v, 0
+		caps.env, caps.envUncontained, caps.anonBound = []string{"GOMEMLIMIT=" + v}, nil, 0
 		t.Logf("GOMEMLIMIT=%s from OTELCOL_RELEASE_SOAK_GOMEMLIMIT: RssAnon is reported, not bounded", v)
 	}
-	runSoak(t, soakCaps{keys: keys, env: []string{"GOMEMLIMIT=" + limit}, rssBound: soakBound(keys, arms), anonBound: anonBound,
-		cgroupLimit: soakDefaultAnonBound})
+	runSoak(t, caps)
 }
 
 func runSoak(t *testing.T, caps soakCaps) {
@@ -403,8 +409,12 @@ func runSoak(t *testing.T, caps soakCaps) {
 			t.Logf("the collector runs in memory cgroup %s, limited to %s", cg.Dir(), mib(caps.cgroupLimit))
 		}
 	}
+	env := append(isolatedEnv(dir), caps.env...)
+	if cg == nil {
+		env = append(env, caps.envUncontained...)
+	}
 	start := func() *e2etest.Process {
-		opts := e2etest.Options{Dir: dir, Env: append(isolatedEnv(dir), caps.env...), Args: []string{"--config", cfg}}
+		opts := e2etest.Options{Dir: dir, Env: env, Args: []string{"--config", cfg}}
 		if cg != nil {
 			opts.CgroupProcs = cg.ProcsFile()
 			// The binary's pages are then read into the group and
@@ -414,6 +424,10 @@ func runSoak(t *testing.T, caps soakCaps) {
 			}
 		}
 		proc := e2etest.Start(t, bin, opts)
+		if cg != nil && len(caps.env) == 0 {
+			want := fmt.Sprintf("soft memory limit %d MiB", int64(float64(caps.cgroupLimit)*memlimit.Ratio)>>20)
+			require.NoError(t, proc.WaitForOutput(want, startTimeout), "the collector derives its soft memory limit from the container's")
+		}
 		proc.RequireReady(startTimeout, p.releasesURL())
 		proc.RequireListening(startTimeout, p.EventsAddr, cfgData.OTLPAddr)
 		return proc
