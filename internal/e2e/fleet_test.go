@@ -219,8 +219,11 @@ func TestFleetHealthyReleaseGetsNoAction(t *testing.T) {
 		}
 	}
 	t.Logf("gw-%d evaluates the canary on %d of the %d candidate requests sent to the fleet", holder, samples, sent)
-	// Each replica saw a third; the decider counts the fleet's.
-	require.Greater(t, samples, int64(sent*2/3), "the deciding replica merges every replica's statistics")
+	// Each replica saw a third; the decider counts the fleet's, less what
+	// arrived before it took the lease and the last slices not yet merged
+	// (1,180 - 1,370 of 1,800 measured, the lower under a full test run's
+	// load): more than half shows the merge, a third alone would not.
+	require.Greater(t, samples, int64(sent/2), "the deciding replica merges every replica's statistics")
 
 	for r := range f.reps {
 		var got struct {
