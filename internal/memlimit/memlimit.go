@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,56 +27,67 @@ type Host struct {
 	CgroupRoot     string // /sys/fs/cgroup
 }
 
-var system = Host{ProcSelfCgroup: "/proc/self/cgroup", CgroupRoot: "/sys/fs/cgroup"}
+// System is the running host.
+var System = Host{ProcSelfCgroup: "/proc/self/cgroup", CgroupRoot: "/sys/fs/cgroup"}
 
-// ContainerLimit is the memory limit of the calling process's cgroup (the
-// smallest on its path to the root), from cgroup v2 or v1; false when there
-// is none.
-func (h Host) ContainerLimit() (int64, bool) {
+// Group is the calling process's place in one memory cgroup hierarchy.
+type Group struct {
+	Mount string // the hierarchy's mount: CgroupRoot (v2) or CgroupRoot/memory (v1)
+	Dir   string // the process's group within it
+	V2    bool
+}
+
+// LimitFile names the group's memory limit file.
+func (g Group) LimitFile() string {
+	if g.V2 {
+		return "memory.max"
+	}
+	return "memory.limit_in_bytes"
+}
+
+// MemoryGroups lists the calling process's memory cgroups, v1 and v2, in
+// the order /proc/self/cgroup gives them.
+func (h Host) MemoryGroups() []Group {
 	data, err := os.ReadFile(h.ProcSelfCgroup)
 	if err != nil {
-		return 0, false
+		return nil
 	}
-	best := int64(-1)
+	var groups []Group
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		var mount, file string
 		switch {
 		case parts[0] == "0" && parts[1] == "":
-			mount, file = h.CgroupRoot, "memory.max"
-		case hasController(parts[1], "memory"):
-			mount, file = filepath.Join(h.CgroupRoot, "memory"), "memory.limit_in_bytes"
-		default:
-			continue
+			groups = append(groups, Group{Mount: h.CgroupRoot, Dir: filepath.Join(h.CgroupRoot, parts[2]), V2: true})
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			mount := filepath.Join(h.CgroupRoot, "memory")
+			groups = append(groups, Group{Mount: mount, Dir: filepath.Join(mount, parts[2])})
 		}
+	}
+	return groups
+}
+
+// ContainerLimit is the memory limit of the calling process's cgroup (the
+// smallest on its path to the root), from cgroup v2 or v1; false when there
+// is none.
+func (h Host) ContainerLimit() (int64, bool) {
+	best := int64(0)
+	for _, g := range h.MemoryGroups() {
 		// In a container the group's path is often "/" within its own
-		// namespace, or a host path not mounted here: walk up from the
-		// deepest directory that exists.
-		for dir := filepath.Join(mount, parts[2]); strings.HasPrefix(dir, mount); dir = filepath.Dir(dir) {
-			if v, ok := readLimit(filepath.Join(dir, file)); ok && (best < 0 || v < best) {
+		// namespace, or a host path not mounted here: walk up to the
+		// mount, reading what exists.
+		for dir := g.Dir; strings.HasPrefix(dir, g.Mount); dir = filepath.Dir(dir) {
+			if v, ok := readLimit(filepath.Join(dir, g.LimitFile())); ok && (best == 0 || v < best) {
 				best = v
 			}
-			if dir == mount {
+			if dir == g.Mount {
 				break
 			}
 		}
 	}
-	if best <= 0 {
-		return 0, false
-	}
-	return best, true
-}
-
-func hasController(list, name string) bool {
-	for _, c := range strings.Split(list, ",") {
-		if c == name {
-			return true
-		}
-	}
-	return false
+	return best, best > 0
 }
 
 // readLimit reads a limit file: "max" (v2) and v1's page-rounded maximum
@@ -103,7 +115,7 @@ func Apply() (set, container int64, ok bool) {
 	if _, given := os.LookupEnv("GOMEMLIMIT"); given {
 		return 0, 0, false
 	}
-	container, ok = system.ContainerLimit()
+	container, ok = System.ContainerLimit()
 	if !ok {
 		return 0, 0, false
 	}

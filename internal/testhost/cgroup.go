@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-release/otelcol-release/internal/memlimit"
 )
 
 // MemoryCgroup is a memory cgroup with a hard limit, made for one test: a
@@ -77,50 +79,31 @@ func NewMemoryCgroup(t testing.TB, limit int64) (*MemoryCgroup, string) {
 }
 
 // ownMemoryCgroup finds the directory of the calling process's memory
-// cgroup, where a child group may be created.
+// cgroup, where a child group may be created: v1's, else v2's with the
+// memory controller enabled for children.
 func ownMemoryCgroup() (dir string, v2 bool, why string) {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", false, err.Error()
+	groups := memlimit.System.MemoryGroups()
+	for _, g := range groups {
+		if _, err := os.Stat(filepath.Join(g.Dir, g.LimitFile())); !g.V2 && err == nil {
+			return g.Dir, false, ""
+		}
 	}
-	var v1Path, v2Path string
-	hasV2Path := false
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
+	for _, g := range groups {
+		if !g.V2 {
 			continue
 		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2Path, hasV2Path = parts[2], true
+		ctl, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.subtree_control"))
+		if err != nil {
+			continue
 		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
-				v1Path = parts[2]
-			}
-		}
-	}
-	if v1Path != "" {
-		dir := filepath.Join("/sys/fs/cgroup/memory", v1Path)
-		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
-			return dir, false, ""
-		}
-	}
-	if hasV2Path {
-		for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-			dir := filepath.Join(root, v2Path)
-			ctl, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
-			if err != nil {
+		if !bytes.Contains(ctl, []byte("memory")) {
+			// Enabling the controller for children is refused when the
+			// group itself holds processes; try, and report.
+			if err := os.WriteFile(filepath.Join(g.Dir, "cgroup.subtree_control"), []byte("+memory"), 0o644); err != nil {
 				continue
 			}
-			if !bytes.Contains(ctl, []byte("memory")) {
-				// Enabling the controller for children is refused when the
-				// group itself holds processes; try, and report.
-				if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0o644); err != nil {
-					continue
-				}
-			}
-			return dir, true, ""
 		}
+		return g.Dir, true, ""
 	}
 	return "", false, "no writable memory cgroup controller on this host"
 }
