@@ -81,7 +81,6 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 			if tc.otlp {
 				addr, path, accepted = data.OTLPAddr, "/v1/logs", 200
 			}
-			var seq atomic.Int64
 			event := func(n int64) []byte {
 				svc := n
 				if tc.services > 0 {
@@ -97,7 +96,10 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 					`"service.version":"v%d","deployment.environment.name":"production"},"release":{"strategy":"canary","rollout_percentage":10}}`,
 					tc.name, n, svc, n)
 			}
-			run := func(n int) {
+			// run sends events first..last, numbered so that each is new.
+			run := func(first, last int64) {
+				var seq atomic.Int64
+				seq.Store(first - 1)
 				var wg sync.WaitGroup
 				var failed atomic.Pointer[error]
 				for range receiverBenchSenders {
@@ -112,7 +114,7 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 						defer c.Close()
 						for failed.Load() == nil {
 							i := seq.Add(1)
-							if i > int64(n) {
+							if i > last {
 								return
 							}
 							if err := c.post(path, event(i), accepted); err != nil {
@@ -126,11 +128,11 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 					b.Fatal(*err)
 				}
 			}
-			run(500) // warm-up: connections open, first pages of the journal written
-			seq.Store(1 << 30)
+			const warmUp = 500 // connections open, first pages of the journal written
+			run(1, warmUp)
 			before := processCPU(b, p.Pid())
 			b.ResetTimer()
-			run(1<<30 + b.N)
+			run(warmUp+1, warmUp+int64(b.N))
 			b.StopTimer()
 			cpu := processCPU(b, p.Pid()) - before
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
