@@ -351,20 +351,29 @@ func (a *Arm) sliceSnapshot() map[string]map[string]sliceStat {
 	return out
 }
 
+// peerStat is the counts of calls to peer, added if there is room for
+// another peer (maxPeers); nil when there is not.
+func (a *Arm) peerStat(peer string) *peerStat {
+	i := peerIn(a.peers, peer)
+	if i < 0 {
+		if len(a.peers) >= maxPeers {
+			return nil
+		}
+		i = len(a.peers)
+		a.peers = append(a.peers, peerCalls{peer: peer})
+	}
+	return &a.peers[i].peerStat
+}
+
 func (a *Arm) recordCall(sp ptrace.Span, c SpanClassifier) {
 	peer := peerOf(sp.Attributes())
 	if peer == "" {
 		return
 	}
-	i := peerIn(a.peers, peer)
-	if i < 0 {
-		if len(a.peers) >= maxPeers {
-			return
-		}
-		i = len(a.peers)
-		a.peers = append(a.peers, peerCalls{peer: peer})
+	ps := a.peerStat(peer)
+	if ps == nil {
+		return
 	}
-	ps := &a.peers[i].peerStat
 	ps.calls++
 	if c.failed(sp) {
 		ps.failures++

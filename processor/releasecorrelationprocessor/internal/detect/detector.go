@@ -409,8 +409,8 @@ func (d *Detector) environmentBaselines(arms []*Arm) map[string]map[release.Serv
 }
 
 // othersIn sums the baselines of an environment's services but one.
-func othersIn(env map[release.ServiceKey]counts, except release.ServiceKey) envCounts {
-	var c envCounts
+func othersIn(env map[release.ServiceKey]counts, except release.ServiceKey) sliceStat {
+	var c sliceStat
 	for sk, b := range env {
 		if sk != except {
 			c.failures += b.failures

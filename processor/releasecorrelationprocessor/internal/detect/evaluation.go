@@ -109,7 +109,7 @@ type evaluation struct {
 	prevHist *Histogram
 	// envBase is the failures and requests of the environment's other
 	// services before the deploy.
-	envBase   envCounts
+	envBase   sliceStat
 	envTest   *sequential.BaselineTest
 	peersCand []peerCalls
 	peersCtrl []peerCalls
@@ -172,9 +172,6 @@ func (ev *evaluation) observe(cfg *Config, cand, ctrl *Arm, envLast tally, envHa
 	}
 }
 
-// envCounts are an environment's failures and requests.
-type envCounts struct{ failures, requests float64 }
-
 // useControl sets the control version.
 func (ev *evaluation) useControl(c controlChoice) {
 	ev.ctrl, ev.baseArm, ev.ctrlLabel, ev.ctrlNote = c.key, c.arm, c.label, c.note
@@ -183,7 +180,7 @@ func (ev *evaluation) useControl(c controlChoice) {
 // snapshot takes the pre-deploy state: the control version's baseline, its
 // dependencies, and whether it was already degrading. Called from the
 // evaluation goroutine, which owns the arms' baselines.
-func (ev *evaluation) snapshot(cfg *Config, envBase envCounts) {
+func (ev *evaluation) snapshot(cfg *Config, envBase sliceStat) {
 	ev.snapshotted = true
 	ev.envBase = envBase
 	if ev.baseArm != nil && ev.baseArm.key.Version == ev.cand.Version {

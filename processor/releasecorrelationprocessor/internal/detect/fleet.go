@@ -184,15 +184,10 @@ func (a *Arm) mergeSlice(s *ArmSlice) {
 		}
 	}
 	for peer, c := range s.Peers {
-		i := peerIn(a.peers, peer)
-		if i < 0 {
-			if len(a.peers) >= maxPeers {
-				continue
-			}
-			i = len(a.peers)
-			a.peers = append(a.peers, peerCalls{peer: peer})
+		ps := a.peerStat(peer)
+		if ps == nil {
+			continue
 		}
-		ps := &a.peers[i].peerStat
 		ps.calls += c[0]
 		ps.failures += c[1]
 		a.fleetPub.peers[peer] = *ps

@@ -226,12 +226,8 @@ func (s *coarseSlots) compactKPIs() {
 		r := s.row(i)
 		if k := r[colKPI]; k > 0 {
 			kept = append(kept, s.kpi[k-1])
+			// A rank in slot order is at most the old index: it fits.
 			r[colKPI] = uint32(len(kept))
-			if !s.fits(&r) {
-				w := s.width
-				w[colKPI] = byteWidth(r[colKPI])
-				s.relayout(0, w)
-			}
 			s.put(i, &r)
 		}
 	}
