@@ -108,6 +108,9 @@ func TestInlineStorageMatchesPlain(t *testing.T) {
 		base, pbase := NewBaselineTest(c, be, bn), newPlainBaseline(c, grid, be, bn)
 		if len(grid) > inlineLogs-len(healthyGrid) {
 			require.NotSame(t, &rate.buf[0], &rate.lr[0])
+		} else {
+			require.Same(t, &rate.buf[0], &rate.lr[0], "the ratios are kept inline")
+			require.Same(t, &base.buf[0], &base.lr[0], "the ratios are kept inline")
 		}
 		p := 0.001 + 0.05*r.Float64()
 		for range 300 {
