@@ -9,6 +9,7 @@ import (
 
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/metadata"
 	"github.com/otelcol-release/otelcol-release/extension/releasestoreextension/internal/state"
+	"github.com/otelcol-release/otelcol-release/internal/metricattrs"
 )
 
 // Event outcomes counted in otelcol.releasestore.events.
@@ -28,7 +29,12 @@ type storeMetrics struct {
 	tb   *metadata.TelemetryBuilder
 	reg  metric.Registration
 	last state.Evictions
+	// events are otelcol.releasestore.events' options, by source and
+	// outcome: the counter is added to per event.
+	events *metricattrs.Cache[sourceOutcome]
 }
+
+type sourceOutcome struct{ source, outcome string }
 
 // newStoreMetrics creates the instruments of metadata.yaml; counts is called
 // when the gauges are collected.
@@ -37,7 +43,9 @@ func newStoreMetrics(set component.TelemetrySettings, counts func() state.Counts
 	if err != nil {
 		return nil, err
 	}
-	m := &storeMetrics{tb: tb}
+	m := &storeMetrics{tb: tb, events: metricattrs.New(func(k sourceOutcome) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("source", k.source), attribute.String("outcome", k.outcome)}
+	})}
 	// One callback for the three gauges rather than the builder's one per
 	// gauge: counts walks every key.
 	m.reg, err = metadata.Meter(set).RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -51,8 +59,7 @@ func newStoreMetrics(set component.TelemetrySettings, counts func() state.Counts
 }
 
 func (m *storeMetrics) event(source, outcome string, n int) {
-	m.tb.ReleasestoreEvents.Add(context.Background(), int64(n), metric.WithAttributes(
-		attribute.String("source", source), attribute.String("outcome", outcome)))
+	m.tb.ReleasestoreEvents.Add(context.Background(), int64(n), m.events.Option(sourceOutcome{source, outcome}))
 }
 
 func (m *storeMetrics) decision(action string) {
@@ -68,13 +75,16 @@ func (m *storeMetrics) evicted(kind string, n int64) {
 func (m *storeMetrics) refresh(s *state.State) {
 	ev := s.Evictions()
 	ctx := context.Background()
-	for kind, d := range map[string]int64{
-		"key": ev.Keys - m.last.Keys, "release": ev.Releases - m.last.Releases,
-		"decision": ev.Decisions - m.last.Decisions, "dedupe": ev.DedupeEntries - m.last.DedupeEntries,
-		"annotation": ev.Annotations - m.last.Annotations,
+	for _, k := range [...]struct {
+		kind string
+		d    int64
+	}{
+		{"key", ev.Keys - m.last.Keys}, {"release", ev.Releases - m.last.Releases},
+		{"decision", ev.Decisions - m.last.Decisions}, {"dedupe", ev.DedupeEntries - m.last.DedupeEntries},
+		{"annotation", ev.Annotations - m.last.Annotations},
 	} {
-		if d > 0 {
-			m.tb.ReleasestoreEvictions.Add(ctx, d, metric.WithAttributes(attribute.String("kind", kind)))
+		if k.d > 0 {
+			m.tb.ReleasestoreEvictions.Add(ctx, k.d, metric.WithAttributes(attribute.String("kind", k.kind)))
 		}
 	}
 	m.last = ev

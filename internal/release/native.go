@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,9 +76,14 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 	if err := checkFields(raw, documentFields, prefix, "body"); err != nil {
 		return Event{}, err
 	}
-	var doc nativeDocument
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return Event{}, jsonError(prefix, err)
+	doc, ok := scanDocument(raw)
+	if !ok {
+		// Repeated members or values of the wrong type: encoding/json
+		// decides what they mean and words the error.
+		doc = nativeDocument{}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return Event{}, jsonError(prefix, err)
+		}
 	}
 	ev := Event{ID: doc.ID, Type: EventType(doc.Type), Source: "native", Release: doc.Release}
 	if doc.Time != "" {
@@ -96,6 +102,100 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 		ev.Attributes[k] = s
 	}
 	return ev, nil
+}
+
+// scanDocument decodes the common document, each member once and of its
+// type, walking it as bytes: only the release context goes through
+// encoding/json. It reports false for anything else, which the caller
+// decodes with encoding/json for its exact meaning and errors. raw is a
+// valid JSON object whose members checkFields allowed.
+func scanDocument(raw []byte) (nativeDocument, bool) {
+	var doc nativeDocument
+	var seen [5]bool
+	ok := true
+	jsonscan.Members(raw, func(rawName, value []byte) bool {
+		i := slices.Index(documentFields, jsonscan.Name(rawName))
+		if i < 0 || seen[i] {
+			ok = false
+			return false
+		}
+		seen[i] = true
+		switch documentFields[i] {
+		case "id":
+			doc.ID, ok = scanString(value)
+		case "type":
+			doc.Type, ok = scanString(value)
+		case "time":
+			doc.Time, ok = scanString(value)
+		case "attributes":
+			ok = scanAttributes(value, &doc)
+		case "release":
+			ok = json.Unmarshal(value, &doc.Release) == nil
+		}
+		return ok
+	})
+	return doc, ok
+}
+
+// scanString decodes a string member, or null as encoding/json leaves it:
+// empty.
+func scanString(value []byte) (string, bool) {
+	switch jsonscan.KindOf(value) {
+	case jsonscan.String:
+		return jsonscan.Name(value[1 : len(value)-1]), true
+	case jsonscan.Null:
+		return "", true
+	}
+	return "", false
+}
+
+// scanAttributes decodes the attributes object, its values as raw
+// scalars for scalarString; null leaves none.
+func scanAttributes(value []byte, doc *nativeDocument) bool {
+	switch jsonscan.KindOf(value) {
+	case jsonscan.Null:
+		return true
+	case jsonscan.Object:
+	default:
+		return false
+	}
+	doc.Attributes = map[string]json.RawMessage{}
+	scalars := true
+	jsonscan.Members(value, func(rawName, v []byte) bool {
+		switch jsonscan.KindOf(v) {
+		case jsonscan.String, jsonscan.Number, jsonscan.Bool, jsonscan.Null:
+			doc.Attributes[attributeName(rawName)] = v
+			return true
+		}
+		scalars = false
+		return false
+	})
+	return scalars
+}
+
+// eventAttributeNames are the attribute names deploy events carry, nearly
+// every event all of the identity ones: a release keeps its event's
+// attributes for as long as it is held, and one shared string per name
+// instead of one per event is less for the garbage collector to trace.
+var eventAttributeNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		AttrServiceName, AttrServiceNamespace, AttrServiceVersion, AttrDeploymentEnvironment, AttrDeploymentID,
+		AttrDeploymentName, AttrDeploymentStatus, AttrVCSRevision, AttrVCSRefName, AttrVCSRepositoryURL, AttrVCSChangeID,
+		AttrCICDPipelineName, AttrCICDPipelineRunID, AttrCICDPipelineResult, AttrOCIManifestDigest, AttrK8sClusterName,
+	} {
+		m[n] = n
+	}
+	return m
+}()
+
+// attributeName decodes a raw attribute name, sharing the string of a
+// known one.
+func attributeName(raw []byte) string {
+	if n, ok := eventAttributeNames[string(raw)]; ok {
+		return n
+	}
+	return jsonscan.Name(raw)
 }
 
 // checkFields rejects a value that is not an object, or an object with a key
@@ -160,20 +260,13 @@ func joinPath(prefix, self, name string) string {
 func scalarString(raw json.RawMessage) (string, error) {
 	switch jsonscan.KindOf(raw) {
 	case jsonscan.String:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", err
-		}
-		return s, nil
+		raw = bytes.TrimSpace(raw)
+		return jsonscan.Name(raw[1 : len(raw)-1]), nil
 	case jsonscan.Number:
 		// As json.Number keeps it: the literal.
 		return string(bytes.TrimSpace(raw)), nil
 	case jsonscan.Bool:
-		var b bool
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return "", err
-		}
-		return strconv.FormatBool(b), nil
+		return strconv.FormatBool(bytes.HasPrefix(bytes.TrimSpace(raw), []byte("true"))), nil
 	case jsonscan.Null:
 		return "", nil // as an absent value: decoding null into a string leaves it empty
 	}

@@ -42,6 +42,7 @@ func isResourceAttr(k string) bool {
 func newRecord(ld plog.Logs, identity map[string]string, scope map[string]string) plog.LogRecord {
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
+	res.EnsureCapacity(len(resourceAttributes) + len(scope))
 	for _, k := range resourceAttributes {
 		if v := identity[k]; v != "" {
 			res.PutStr(k, v)
@@ -69,6 +70,9 @@ func AppendDeployment(ld plog.Logs, e *release.Event, r *release.Release) {
 		setSeverity(lr, plog.SeverityNumberInfo)
 	}
 	attrs := lr.Attributes()
+	// The event's attributes and up to a dozen of the record's own, in
+	// one allocation.
+	attrs.EnsureCapacity(len(e.Attributes) + 12)
 	for _, k := range sortedKeys(e.Attributes) {
 		if !isResourceAttr(k) {
 			attrs.PutStr(k, e.Attributes[k])

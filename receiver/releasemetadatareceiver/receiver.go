@@ -1,6 +1,7 @@
 package releasemetadatareceiver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -232,7 +233,7 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 		reason, rep := rejected(reasonInvalid, fe)
 		return http.StatusBadRequest, rep, reason
 	}
-	body, err := io.ReadAll(req.Body)
+	body, err := readBody(req)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -287,6 +288,20 @@ func (h *sourceHandler) serve(req *http.Request) (int, reply, string) {
 		rep.Warnings = d.Warnings
 	}
 	return code, rep, reason
+}
+
+// readBody reads the whole body, into a buffer of its declared length
+// when it has one (io.ReadAll starts at 512 bytes and grows).
+func readBody(req *http.Request) ([]byte, error) {
+	if req.ContentLength <= 0 {
+		return io.ReadAll(req.Body)
+	}
+	// The maximum body size is enforced by the reader, whatever the
+	// declared length; bytes.MinRead spare keeps the last read from growing
+	// the buffer. The declared length only sizes it, within reason.
+	buf := bytes.NewBuffer(make([]byte, 0, min(req.ContentLength, 1<<20)+bytes.MinRead))
+	_, err := buf.ReadFrom(req.Body)
+	return buf.Bytes(), err
 }
 
 func (h *sourceHandler) invalid(err error) (int, reply, string) {

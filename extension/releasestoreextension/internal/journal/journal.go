@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
+	"github.com/otelcol-release/otelcol-release/internal/jsonwrite"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -103,6 +105,19 @@ func (j *Journal) Append(ctx context.Context, records ...Record) error {
 // Encode encodes a record for AppendEncoded: writers encode before they
 // queue for the journal, in parallel, rather than while holding it.
 func Encode(r Record) ([]byte, error) {
+	if r.Event != nil && r.Events == nil && r.Annotation == nil && r.Decision == nil && r.Outcome == nil && r.Review == nil {
+		// One deploy event, the record written per delivery: the bytes
+		// json.Marshal writes, without its reflection.
+		var enc release.Encoder
+		b, err := enc.AppendEvent(append(make([]byte, 0, 512), `{"event":`...), r.Event)
+		if err != nil {
+			return nil, fmt.Errorf("encoding log record: %w", err)
+		}
+		if r.Origin != "" {
+			b = jsonwrite.String(append(b, `,"origin":`...), r.Origin)
+		}
+		return append(b, '}'), nil
+	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding log record: %w", err)
@@ -149,10 +164,11 @@ func (j *Journal) Pending() (first, last uint64) { return j.first, j.next - 1 }
 // the old snapshot and the whole log, or the new snapshot and the records
 // after last, are there.
 func WriteSnapshot(ctx context.Context, client storage.Client, state []byte, first, last uint64) error {
-	env, err := json.Marshal(snapshotEnvelope{LastSeq: last, State: state})
-	if err != nil {
-		return err
-	}
+	// The envelope snapshotEnvelope decodes, written around the state as
+	// it is: json.Marshal would validate and compact the whole state again.
+	env := make([]byte, 0, len(state)+48)
+	env = strconv.AppendUint(append(env, `{"last_seq":`...), last, 10)
+	env = append(append(append(env, `,"state":`...), state...), '}')
 	ops := []*storage.Operation{storage.SetOperation(snapshotKey, env)}
 	for seq := first; seq <= last; seq++ {
 		ops = append(ops, storage.DeleteOperation(logKey(seq)))

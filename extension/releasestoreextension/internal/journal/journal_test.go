@@ -358,3 +358,23 @@ func TestSnapshotWrittenWhileAppending(t *testing.T) {
 	assert.Equal(t, "c", records[0].Event.ID)
 	assert.Equal(t, 1, j2.Len())
 }
+
+// Encode writes a one-event record without reflection; its bytes are
+// json.Marshal's, with and without an origin, and every other record
+// still goes through encoding/json.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	withOrigin := eventRecord("d2", release.EventStarted)
+	withOrigin.Origin = "replica-a <1>"
+	withFlags := eventRecord("d3", release.EventProgressed)
+	pct := 12.5
+	withFlags.Event.Release = release.Context{Strategy: release.StrategyCanary, RolloutPercentage: &pct,
+		FeatureFlags: []release.FeatureFlag{{Key: "k", Variant: "on"}}, Scope: map[string]string{"k8s.cluster.name": "eu-1"}}
+	for _, r := range []Record{eventRecord("d1", release.EventStarted), withOrigin, withFlags, annotationRecord("a1"), decisionRecord("x1"),
+		{Events: []release.Event{*eventRecord("d4", release.EventSucceeded).Event}}} {
+		got, err := Encode(r)
+		require.NoError(t, err)
+		want, err := json.Marshal(r)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got))
+	}
+}

@@ -1,11 +1,14 @@
 package state
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
+	"github.com/otelcol-release/otelcol-release/internal/jsonwrite"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 )
 
@@ -20,7 +23,7 @@ type snapshotDoc struct {
 	// keys are queued by update time.
 	KeyGen    uint64                              `json:"key_gen,omitempty"`
 	Keys      []keyDoc                            `json:"keys"`
-	Dedupe    []dedupeEntry                       `json:"dedupe"`
+	Dedupe    []dedupeDoc                         `json:"dedupe"`
 	Decisions []*release.Decision                 `json:"decisions"`
 	Outcomes  map[string][]*release.ActionOutcome `json:"outcomes,omitempty"`
 	Reviews   map[string]*release.Review          `json:"reviews,omitempty"`
@@ -51,7 +54,7 @@ func (s *State) Image() *Image {
 		Decisions: append([]*release.Decision(nil), s.decisions...),
 		Outcomes:  make(map[string][]*release.ActionOutcome, len(s.outcomes)),
 		Reviews:   make(map[string]*release.Review, len(s.reviews)),
-		Dedupe:    make([]dedupeEntry, 0, len(s.dedupe)),
+		Dedupe:    make([]dedupeDoc, 0, len(s.dedupe)),
 	}
 	for _, q := range []*keyQueue{s.idle, s.inProgress} {
 		for ks := q.front(); ks != nil && ks != &q.root; ks = ks.next {
@@ -62,8 +65,8 @@ func (s *State) Image() *Image {
 		}
 	}
 	for _, e := range s.dedupeOrder {
-		if s.dedupe[e.Key].Equal(e.At) {
-			doc.Dedupe = append(doc.Dedupe, e)
+		if s.dedupe[e.ID] == e.At {
+			doc.Dedupe = append(doc.Dedupe, dedupeDoc{Hash: hex.EncodeToString(e.ID[:]), At: time.Unix(0, e.At).UTC()})
 		}
 	}
 	for id, list := range s.outcomes {
@@ -75,8 +78,94 @@ func (s *State) Image() *Image {
 	return &Image{doc: doc}
 }
 
-// MarshalJSON encodes the image as a snapshot for Load.
-func (im *Image) MarshalJSON() ([]byte, error) { return json.Marshal(im.doc) }
+// MarshalJSON encodes the image as a snapshot for Load: the bytes
+// json.Marshal(im.doc) gives, with keys and releases, which grow with the
+// state, written without reflection (release.Encoder) and the capped
+// parts (decisions, outcomes, reviews) through encoding/json.
+func (im *Image) MarshalJSON() ([]byte, error) {
+	d := &im.doc
+	var enc release.Encoder
+	releases := 0
+	for i := range d.Keys {
+		releases += len(d.Keys[i].Releases)
+	}
+	// About what a release and a de-duplication entry take, so that the
+	// buffer rarely grows.
+	b := make([]byte, 0, 256+len(d.Keys)*128+releases*768+len(d.Dedupe)*64)
+	b = strconv.AppendInt(append(b, `{"version":`...), int64(d.Version), 10)
+	if d.KeyGen != 0 {
+		b = strconv.AppendUint(append(b, `,"key_gen":`...), d.KeyGen, 10)
+	}
+	b = append(b, `,"keys":`...)
+	var err error
+	b = jsonArray(b, d.Keys == nil, len(d.Keys), func(b []byte, i int) []byte {
+		kd := &d.Keys[i]
+		b = jsonwrite.String(append(b, `{"key":`...), kd.Key)
+		if b, err = jsonwrite.Time(append(b, `,"updated_at":`...), kd.UpdatedAt); err != nil {
+			return b
+		}
+		if kd.Gen != 0 {
+			b = strconv.AppendUint(append(b, `,"gen":`...), kd.Gen, 10)
+		}
+		b = jsonArray(append(b, `,"releases":`...), kd.Releases == nil, len(kd.Releases), func(b []byte, j int) []byte {
+			if err == nil {
+				b, err = enc.AppendRelease(b, kd.Releases[j])
+			}
+			return b
+		})
+		return append(b, '}')
+	})
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"dedupe":`...)
+	b = jsonArray(b, d.Dedupe == nil, len(d.Dedupe), func(b []byte, i int) []byte {
+		b = append(b, '{')
+		if e := &d.Dedupe[i]; e.Key != "" {
+			b = append(jsonwrite.String(append(b, `"k":`...), e.Key), ',')
+		} else if e.Hash != "" {
+			b = append(jsonwrite.String(append(b, `"h":`...), e.Hash), ',')
+		}
+		if err == nil {
+			b, err = jsonwrite.Time(append(b, `"t":`...), d.Dedupe[i].At)
+		}
+		return append(b, '}')
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range []struct {
+		name      string
+		value     any
+		omitEmpty bool
+	}{{"decisions", d.Decisions, false}, {"outcomes", d.Outcomes, len(d.Outcomes) == 0}, {"reviews", d.Reviews, len(d.Reviews) == 0}} {
+		if part.omitEmpty {
+			continue
+		}
+		data, err := json.Marshal(part.value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `,"`...), part.name...), `":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}'), nil
+}
+
+// jsonArray appends an array of n elements written by elem, or null.
+func jsonArray(b []byte, isNil bool, n int, elem func(b []byte, i int) []byte) []byte {
+	if isNil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, i)
+	}
+	return append(b, ']')
+}
 
 // Load replaces the state with a snapshot produced by MarshalJSON.
 func (s *State) Load(data []byte) error {
@@ -115,9 +204,18 @@ func (s *State) Load(data []byte) error {
 	// Those releases were never evaluated in this process: no event's
 	// Change names them.
 	fresh.evictedReleases = nil
-	for _, e := range doc.Dedupe {
-		fresh.dedupe[e.Key] = e.At
-		fresh.dedupeOrder = append(fresh.dedupeOrder, e)
+	for i, e := range doc.Dedupe {
+		var id deliveryID
+		if e.Key != "" {
+			id = deliveryIDOf(e.Key)
+		} else {
+			if n, err := hex.Decode(id[:], []byte(e.Hash)); err != nil || n != len(id) {
+				return fmt.Errorf("decoding release store snapshot: dedupe[%d].h: %q is not a delivery hash", i, e.Hash)
+			}
+		}
+		at := e.At.UnixNano()
+		fresh.dedupe[id] = at
+		fresh.dedupeOrder = append(fresh.dedupeOrder, dedupeEntry{ID: id, At: at})
 	}
 	for _, d := range doc.Decisions {
 		fresh.ApplyDecision(d)

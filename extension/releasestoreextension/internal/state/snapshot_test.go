@@ -159,3 +159,65 @@ func TestLoadRejectsOtherSnapshotVersions(t *testing.T) {
 	assert.Contains(t, err.Error(), "decoding release store snapshot")
 	assert.Equal(t, before, s.Releases(nil), "a rejected snapshot leaves the state as it was")
 }
+
+// MarshalJSON writes keys and releases by hand; its bytes are what
+// encoding/json writes for the same image, for a state with every kind of
+// content and for an empty one.
+func TestSnapshotEncodingMatchesEncodingJSON(t *testing.T) {
+	busy := busyState(t)
+	busy.ApplyOutcome(&release.ActionOutcome{ID: "o-1", DecisionID: "dec-1", ReleaseID: "d2", Target: "argo", TargetType: "argocd",
+		Action: release.ActionNotify, Status: "succeeded", Detail: "sent <ok> & done", At: t0.Add(5 * time.Hour)})
+	busy.ApplyReview(&release.Review{DecisionID: "dec-2", Approved: true, Actor: "ana"})
+	for name, s := range map[string]*State{"busy": busy, "empty": New(testLimits())} {
+		im := s.Image()
+		got, err := im.MarshalJSON()
+		require.NoError(t, err)
+		want, err := json.Marshal(im.doc)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), name)
+	}
+	data, err := busy.Image().MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"outcomes":{"dec-1":[`, "the busy state has every part")
+	assert.Contains(t, string(data), `"reviews":{"dec-2":`)
+	assert.Contains(t, string(data), `"annotations":[`)
+}
+
+// Deliveries are remembered by hash; a snapshot written before that holds
+// their keys, and still de-duplicates them once loaded. A snapshot of
+// hashes does too.
+func TestSnapshotDedupeEntriesByKeyOrHash(t *testing.T) {
+	delivery := ev("a", release.EventStarted, "v1", 0)
+	again := ev("a", release.EventStarted, "v1", 0, withReceivedAt(time.Minute))
+	s := New(testLimits())
+	apply(t, s, delivery)
+	data, err := s.MarshalJSON()
+	require.NoError(t, err)
+	var doc map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(data, &doc))
+	assert.Regexp(t, `^\[\{"h":"[0-9a-f]{32}","t":"[^"]+"\}\]$`, string(doc["dedupe"]))
+
+	withKeys := map[string]json.RawMessage{}
+	for k, v := range doc {
+		withKeys[k] = v
+	}
+	key, err := json.Marshal(delivery.DedupeKey())
+	require.NoError(t, err)
+	withKeys["dedupe"] = json.RawMessage(`[{"k":` + string(key) + `,"t":"2026-11-24T10:00:00Z"}]`)
+	old, err := json.Marshal(withKeys)
+	require.NoError(t, err)
+
+	for name, snapshot := range map[string][]byte{"hashes": data, "keys (before hashing)": old} {
+		loaded := New(testLimits())
+		require.NoError(t, loaded.Load(snapshot), name)
+		assert.True(t, loaded.Duplicate(again), "%s: the delivery is remembered", name)
+		assert.False(t, loaded.Duplicate(ev("b", release.EventStarted, "v1", 0)), name)
+	}
+
+	doc["dedupe"] = json.RawMessage(`[{"h":"not-hex","t":"2026-11-24T10:00:00Z"}]`)
+	bad, err := json.Marshal(doc)
+	require.NoError(t, err)
+	err = New(testLimits()).Load(bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `dedupe[0].h: "not-hex" is not a delivery hash`)
+}

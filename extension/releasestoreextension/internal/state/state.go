@@ -6,6 +6,7 @@
 package state
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"time"
@@ -43,9 +44,32 @@ type keyState struct {
 	prev, next *keyState
 }
 
+// deliveryID identifies a delivery for de-duplication: its DedupeKey
+// hashed (SHA-256, the first 16 bytes). Up to max_dedupe_entries of them
+// are held, and as strings they were a third of the objects the garbage
+// collector traced on every cycle; as hashes the table holds no pointers.
+// SHA-256, not a faster hash, because a sender must not be able to make
+// another sender's event look like a duplicate.
+type deliveryID [16]byte
+
+func deliveryIDOf(dedupeKey string) deliveryID {
+	sum := sha256.Sum256([]byte(dedupeKey))
+	return deliveryID(sum[:16])
+}
+
+// dedupeEntry is a remembered delivery in the FIFO, its time in Unix
+// nanoseconds.
 type dedupeEntry struct {
-	Key string    `json:"k"`
-	At  time.Time `json:"t"`
+	ID deliveryID
+	At int64
+}
+
+// dedupeDoc is a dedupeEntry in a snapshot. Snapshots written before
+// deliveries were hashed hold the key (k) instead of its hash (h).
+type dedupeDoc struct {
+	Key  string    `json:"k,omitempty"`
+	Hash string    `json:"h,omitempty"`
+	At   time.Time `json:"t"`
 }
 
 // State holds everything the store knows.
@@ -54,9 +78,9 @@ type State struct {
 	keys      map[release.Key]*keyState
 	byService map[release.ServiceKey][]*keyState
 	byID      map[string]*keyState
-	dedupe    map[string]time.Time
+	dedupe    map[deliveryID]int64
 	// dedupeOrder is FIFO by arrival; entries whose time no longer matches
-	// dedupe[k] are stale and skipped.
+	// dedupe[id] are stale and skipped.
 	dedupeOrder []dedupeEntry
 	// decisions is a queue, oldest first: trimming reslices its head, and
 	// append reallocates (keeping only the live tail) as it grows, so each
@@ -93,7 +117,7 @@ func New(l Limits) *State {
 		keys:        map[release.Key]*keyState{},
 		byService:   map[release.ServiceKey][]*keyState{},
 		byID:        map[string]*keyState{},
-		dedupe:      map[string]time.Time{},
+		dedupe:      map[deliveryID]int64{},
 		decisionIdx: map[string]int{},
 		outcomes:    map[string][]*release.ActionOutcome{},
 		reviews:     map[string]*release.Review{},
@@ -116,8 +140,8 @@ func (s *State) TakeEvictedServices() []release.ServiceKey {
 // Duplicate reports whether the event was already applied within the
 // de-duplication window.
 func (s *State) Duplicate(e *release.Event) bool {
-	at, ok := s.dedupe[e.DedupeKey()]
-	return ok && e.ReceivedAt.Sub(at) < s.limits.DedupeWindow
+	at, ok := s.dedupe[deliveryIDOf(e.DedupeKey())]
+	return ok && time.Duration(e.ReceivedAt.UnixNano()-at) < s.limits.DedupeWindow
 }
 
 // Check reports an event that contradicts what is stored: a deployment id
@@ -681,25 +705,26 @@ func (s *State) addRelease(ks *keyState, r *release.Release) {
 }
 
 func (s *State) remember(key string, at time.Time) {
-	s.dedupe[key] = at
-	s.dedupeOrder = append(s.dedupeOrder, dedupeEntry{Key: key, At: at})
-	s.expireDedupe(at)
+	id, ns := deliveryIDOf(key), at.UnixNano()
+	s.dedupe[id] = ns
+	s.dedupeOrder = append(s.dedupeOrder, dedupeEntry{ID: id, At: ns})
+	s.expireDedupe(ns)
 }
 
 // expireDedupe forgets delivery ids older than the window, and the oldest
 // ones beyond the cap.
-func (s *State) expireDedupe(now time.Time) {
+func (s *State) expireDedupe(now int64) {
 	n := 0
 	for n < len(s.dedupeOrder) {
 		e := s.dedupeOrder[n]
 		overCap := s.limits.MaxDedupeEntries > 0 && len(s.dedupe) > s.limits.MaxDedupeEntries
-		expired := now.Sub(e.At) >= s.limits.DedupeWindow
-		stale := !s.dedupe[e.Key].Equal(e.At)
+		expired := time.Duration(now-e.At) >= s.limits.DedupeWindow
+		stale := s.dedupe[e.ID] != e.At
 		if !stale && !overCap && !expired {
 			break
 		}
 		if !stale {
-			delete(s.dedupe, e.Key)
+			delete(s.dedupe, e.ID)
 			if overCap && !expired {
 				s.evictions.DedupeEntries++
 			}

@@ -54,7 +54,9 @@ func keyView(ks *keyState) KeyView {
 	v := release.NormalizeVersion(kv.Active.Version())
 	for _, wantLive := range []bool{true, false} {
 		for i := active - 1; i >= 0 && kv.Previous == nil; i-- {
-			if r := ks.releases[i]; release.NormalizeVersion(r.Version()) != v && (!wantLive || r.Status.Live()) {
+			// The status first: it is a field, the version a map lookup,
+			// and most of a long history is not live.
+			if r := ks.releases[i]; (!wantLive || r.Status.Live()) && release.NormalizeVersion(r.Version()) != v {
 				kv.Previous = r
 			}
 		}
