@@ -257,3 +257,22 @@ func TestGroupCommitReplays(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("%s-%d", name, perCaller-1), v.Keys[0].Active.ID)
 	}
 }
+
+// TestGroupCommitForgetsAFailedBatch: what a failed batch bound (its
+// deployment ids, its delivery ids) binds nothing afterwards: commits
+// reuse their working sets, and a failed one must leave them empty.
+func TestGroupCommitForgetsAFailedBatch(t *testing.T) {
+	client := newGatedClient()
+	s, openGate := queueBehindFirstCommit(t, client, event("d1", release.EventStarted, "v1", 0),
+		[]release.Event{event("x1", release.EventStarted, "v1", time.Minute, withService("cart"))})
+	client.setFail(true)
+	first, results := openGate()
+	require.Error(t, first.err)
+	require.Error(t, results[0].err)
+
+	client.setFail(false)
+	out := record(t, s, event("x1", release.EventStarted, "v1", 2*time.Minute, withService("billing")))
+	assert.False(t, out[0].Duplicate)
+	require.NotNil(t, s.Service(serviceKey("billing")), "x1 now names billing's release")
+	assert.Nil(t, s.Service(serviceKey("cart")))
+}

@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,18 +81,19 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 			if tc.otlp {
 				addr, path, accepted = data.OTLPAddr, "/v1/logs", 200
 			}
-			event := func(n int64) []byte {
+			// event appends event n's body to dst.
+			event := func(dst []byte, n int64) []byte {
 				svc := n
 				if tc.services > 0 {
 					svc = n % int64(tc.services)
 				}
 				if tc.otlp {
-					return fmt.Appendf(nil, `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc-%d"}},`+
+					return fmt.Appendf(dst, `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc-%d"}},`+
 						`{"key":"service.namespace","value":{"stringValue":"shop"}},{"key":"deployment.environment.name","value":{"stringValue":"production"}}]},`+
 						`"scopeLogs":[{"logRecords":[{"body":{"stringValue":"deploy %d started"},"attributes":[{"key":"service.version","value":{"stringValue":"v%d"}},`+
 						`{"key":"release.strategy","value":{"stringValue":"canary"}}]}]}]}]}`, svc, n, n)
 				}
-				return fmt.Appendf(nil, `{"id":"%s-%d","type":"started","attributes":{"service.name":"svc-%d","service.namespace":"shop",`+
+				return fmt.Appendf(dst, `{"id":"%s-%d","type":"started","attributes":{"service.name":"svc-%d","service.namespace":"shop",`+
 					`"service.version":"v%d","deployment.environment.name":"production"},"release":{"strategy":"canary","rollout_percentage":10}}`,
 					tc.name, n, svc, n)
 			}
@@ -112,12 +113,14 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 							return
 						}
 						defer c.Close()
+						var body []byte
 						for failed.Load() == nil {
 							i := seq.Add(1)
 							if i > last {
 								return
 							}
-							if err := c.post(path, event(i), accepted); err != nil {
+							body = event(body[:0], i)
+							if err := c.post(path, body, accepted); err != nil {
 								failed.Store(&err)
 							}
 						}
@@ -147,10 +150,11 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 // little of them as it can (net/http's client costs about as much CPU per
 // request as a stock receiver's handling of it).
 type http1Conn struct {
-	conn net.Conn
-	r    *bufio.Reader
-	host string
-	buf  []byte
+	conn  net.Conn
+	r     *bufio.Reader
+	host  string
+	buf   []byte
+	reply []byte
 }
 
 func dialHTTP1(addr string) (*http1Conn, error) {
@@ -171,13 +175,18 @@ func (c *http1Conn) post(path string, body []byte, want int) error {
 	if _, err := c.conn.Write(c.buf); err != nil {
 		return err
 	}
-	status, err := c.r.ReadSlice('\n')
+	// Parsed in place, without allocating: "HTTP/1.1 202 Accepted".
+	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		return err
 	}
 	code := 0
-	if f := strings.Fields(string(status)); len(f) >= 2 {
-		code, _ = strconv.Atoi(f[1])
+	if f := bytes.Fields(line); len(f) >= 2 {
+		code = atoi(f[1])
+	}
+	status := ""
+	if code != want {
+		status = string(line) // for the error below: the next read overwrites line
 	}
 	length := -1
 	for {
@@ -188,19 +197,34 @@ func (c *http1Conn) post(path string, body []byte, want int) error {
 		if len(line) <= 2 {
 			break
 		}
-		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
-			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			length = atoi(bytes.TrimSpace(v))
 		}
 	}
 	if length < 0 {
-		return fmt.Errorf("answer without Content-Length: %q", status)
+		return fmt.Errorf("answer %d without Content-Length", code)
 	}
-	reply := make([]byte, length)
-	if _, err := io.ReadFull(c.r, reply); err != nil {
+	c.reply = slices.Grow(c.reply[:0], length)[:length]
+	if _, err := io.ReadFull(c.r, c.reply); err != nil {
 		return err
 	}
 	if code != want {
-		return fmt.Errorf("answered %q: %s", status, reply)
+		return fmt.Errorf("answered %q: %s", status, c.reply)
 	}
 	return nil
+}
+
+// atoi reads a non-negative decimal number; -1 if b holds none.
+func atoi(b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	n := 0
+	for _, d := range b {
+		if d < '0' || d > '9' {
+			return -1
+		}
+		n = n*10 + int(d-'0')
+	}
+	return n
 }
