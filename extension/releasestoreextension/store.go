@@ -342,10 +342,7 @@ func (s *releaseStore) maybeCompact(context.Context) {
 	s.compacting = done
 	go func() {
 		defer close(done)
-		data, err := image.MarshalJSON()
-		if err == nil {
-			err = journal.WriteSnapshot(context.Background(), client, data, first, last)
-		}
+		err := journal.WriteSnapshotFrom(context.Background(), client, image.SizeHint(), image.AppendJSON, first, last)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.compacting = nil

@@ -164,11 +164,22 @@ func (j *Journal) Pending() (first, last uint64) { return j.first, j.next - 1 }
 // the old snapshot and the whole log, or the new snapshot and the records
 // after last, are there.
 func WriteSnapshot(ctx context.Context, client storage.Client, state []byte, first, last uint64) error {
+	return WriteSnapshotFrom(ctx, client, len(state), func(b []byte) ([]byte, error) { return append(b, state...), nil }, first, last)
+}
+
+// WriteSnapshotFrom is WriteSnapshot for a state that appendState encodes
+// (in about sizeHint bytes) straight into the snapshot, rather than into
+// a buffer of its own that is then copied: a snapshot is the whole state.
+func WriteSnapshotFrom(ctx context.Context, client storage.Client, sizeHint int, appendState func([]byte) ([]byte, error), first, last uint64) error {
 	// The envelope snapshotEnvelope decodes, written around the state as
 	// it is: json.Marshal would validate and compact the whole state again.
-	env := make([]byte, 0, len(state)+48)
+	env := make([]byte, 0, sizeHint+48)
 	env = strconv.AppendUint(append(env, `{"last_seq":`...), last, 10)
-	env = append(append(append(env, `,"state":`...), state...), '}')
+	env, err := appendState(append(env, `,"state":`...))
+	if err != nil {
+		return err
+	}
+	env = append(env, '}')
 	ops := []*storage.Operation{storage.SetOperation(snapshotKey, env)}
 	for seq := first; seq <= last; seq++ {
 		ops = append(ops, storage.DeleteOperation(logKey(seq)))

@@ -378,3 +378,21 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 		assert.Equal(t, string(want), string(got))
 	}
 }
+
+// A state that cannot be encoded writes no snapshot and keeps the log.
+func TestWriteSnapshotFromEncoderError(t *testing.T) {
+	open := fileStorage(t, t.TempDir())
+	c := open()
+	defer c.Close(context.Background())
+	j, _, _, err := Open(context.Background(), c)
+	require.NoError(t, err)
+	require.NoError(t, j.Append(context.Background(), eventRecord("a", release.EventStarted)))
+	first, last := j.Pending()
+	errEncode := errors.New("cannot encode")
+	err = WriteSnapshotFrom(context.Background(), c, 64, func(b []byte) ([]byte, error) { return append(b, `{"partial`...), errEncode }, first, last)
+	require.ErrorIs(t, err, errEncode)
+	_, snapshot, records, err := Open(context.Background(), c)
+	require.NoError(t, err)
+	assert.Nil(t, snapshot)
+	require.Len(t, records, 1)
+}

@@ -83,15 +83,24 @@ func (s *State) Image() *Image {
 // state, written without reflection (release.Encoder) and the capped
 // parts (decisions, outcomes, reviews) through encoding/json.
 func (im *Image) MarshalJSON() ([]byte, error) {
+	return im.AppendJSON(make([]byte, 0, im.SizeHint()))
+}
+
+// SizeHint is about the size of the encoded image (what a release and a
+// de-duplication entry take), so that a buffer of it rarely grows.
+func (im *Image) SizeHint() int {
 	d := &im.doc
-	var enc release.Encoder
 	releases := 0
 	for i := range d.Keys {
 		releases += len(d.Keys[i].Releases)
 	}
-	// About what a release and a de-duplication entry take, so that the
-	// buffer rarely grows.
-	b := make([]byte, 0, 256+len(d.Keys)*128+releases*768+len(d.Dedupe)*64)
+	return 256 + len(d.Keys)*128 + releases*768 + len(d.Dedupe)*64
+}
+
+// AppendJSON appends what MarshalJSON returns to b.
+func (im *Image) AppendJSON(b []byte) ([]byte, error) {
+	d := &im.doc
+	var enc release.Encoder
 	b = strconv.AppendInt(append(b, `{"version":`...), int64(d.Version), 10)
 	if d.KeyGen != 0 {
 		b = strconv.AppendUint(append(b, `,"key_gen":`...), d.KeyGen, 10)
