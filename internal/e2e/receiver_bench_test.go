@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,12 +46,23 @@ service:
 `
 
 // receiverBenchSenders is how many clients send at once, each one event per
-// request on a kept-alive connection, as CD systems' webhooks do.
-const receiverBenchSenders = 16
+// request on a kept-alive connection, as CD systems' webhooks do: 16, or
+// OTELCOL_RELEASE_BENCH_SENDERS (a fleet of CD systems sends from more).
+func receiverBenchSenders(b *testing.B) int {
+	v := os.Getenv("OTELCOL_RELEASE_BENCH_SENDERS")
+	if v == "" {
+		return 16
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("OTELCOL_RELEASE_BENCH_SENDERS=%q: want a positive number of senders", v)
+	}
+	return n
+}
 
 // BenchmarkReceiverEventsPerSecond measures deploy-event ingest through the
 // built collector with file_storage, each event acknowledged only after it
-// is committed: one native event per request from 16 concurrent senders,
+// is committed: one native event per request from 16 concurrent senders (see receiverBenchSenders),
 // for events that each start a new service and for events rotating over
 // 1,000 services. It reports the events per second seen (the senders, in
 // this process, share the machine's cores with the collector) and the
@@ -59,6 +71,7 @@ const receiverBenchSenders = 16
 // read in 10 ms ticks).
 func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 	bin := e2etest.Binary(b)
+	senders := receiverBenchSenders(b)
 	for _, tc := range []struct {
 		name     string
 		services int // 0: every event is a new service
@@ -103,7 +116,7 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 				seq.Store(first - 1)
 				var wg sync.WaitGroup
 				var failed atomic.Pointer[error]
-				for range receiverBenchSenders {
+				for range senders {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
