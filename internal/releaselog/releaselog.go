@@ -127,35 +127,41 @@ func putContext(attrs pcommon.Map, c *release.Context) {
 
 // deploymentSentence is the record body: one line a person reads.
 func deploymentSentence(e *release.Event, c *release.Context) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s in %s", release.QualifiedServiceNameOf(e.Attributes), e.Attributes[release.AttrServiceVersion], verb(e.Type), e.Attributes[release.AttrDeploymentEnvironment])
+	// Appended in one buffer: the record is built for every deploy event.
+	b := make([]byte, 0, 160)
+	b = append(b, release.QualifiedServiceNameOf(e.Attributes)...)
+	b = append(append(b, ' '), e.Attributes[release.AttrServiceVersion]...)
+	b = append(append(b, ' '), verb(e.Type)...)
+	b = append(append(b, " in "...), e.Attributes[release.AttrDeploymentEnvironment]...)
 	if len(c.Scope) > 0 {
-		fmt.Fprintf(&b, " (%s)", release.CanonicalScope(c.Scope))
+		b = append(append(append(b, " ("...), release.CanonicalScope(c.Scope)...), ')')
 	}
-	var details []string
-	if c.Strategy != "" {
-		s := string(c.Strategy)
-		if c.RolloutPercentage != nil {
-			s += " at " + strconv.FormatFloat(*c.RolloutPercentage, 'f', -1, 64) + "%"
+	detail := func(parts ...string) {
+		b = append(b, ", "...)
+		for _, p := range parts {
+			b = append(b, p...)
 		}
-		details = append(details, s)
+	}
+	if c.Strategy != "" {
+		if c.RolloutPercentage != nil {
+			detail(string(c.Strategy), " at ", strconv.FormatFloat(*c.RolloutPercentage, 'f', -1, 64), "%")
+		} else {
+			detail(string(c.Strategy))
+		}
 	}
 	if c.PreviousVersion != "" {
-		details = append(details, "replacing "+c.PreviousVersion)
+		detail("replacing ", c.PreviousVersion)
 	}
 	if c.Risk != "" {
-		details = append(details, c.Risk+" risk")
+		detail(c.Risk, " risk")
 	}
 	if c.Owner != "" {
-		details = append(details, "owner "+c.Owner)
-	}
-	if len(details) > 0 {
-		b.WriteString(", " + strings.Join(details, ", "))
+		detail("owner ", c.Owner)
 	}
 	if c.Intent != "" {
-		b.WriteString(": " + c.Intent)
+		b = append(append(b, ": "...), c.Intent...)
 	}
-	return b.String()
+	return string(b)
 }
 
 func verb(t release.EventType) string {

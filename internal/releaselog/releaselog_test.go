@@ -3,6 +3,9 @@ package releaselog
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +97,73 @@ func TestDeploymentRoundTrip(t *testing.T) {
 
 	_, err = DecodeDeployment(pcommon.NewMap(), plog.NewLogRecord())
 	assert.ErrorIs(t, err, ErrNotDeployment)
+}
+
+// deploymentSentenceReference is the sentence as first written, with
+// fmt and strings.Join, kept to hold the faster one to it.
+func deploymentSentenceReference(e *release.Event, c *release.Context) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s in %s", release.QualifiedServiceNameOf(e.Attributes), e.Attributes[release.AttrServiceVersion], verb(e.Type), e.Attributes[release.AttrDeploymentEnvironment])
+	if len(c.Scope) > 0 {
+		fmt.Fprintf(&b, " (%s)", release.CanonicalScope(c.Scope))
+	}
+	var details []string
+	if c.Strategy != "" {
+		s := string(c.Strategy)
+		if c.RolloutPercentage != nil {
+			s += " at " + strconv.FormatFloat(*c.RolloutPercentage, 'f', -1, 64) + "%"
+		}
+		details = append(details, s)
+	}
+	if c.PreviousVersion != "" {
+		details = append(details, "replacing "+c.PreviousVersion)
+	}
+	if c.Risk != "" {
+		details = append(details, c.Risk+" risk")
+	}
+	if c.Owner != "" {
+		details = append(details, "owner "+c.Owner)
+	}
+	if len(details) > 0 {
+		b.WriteString(", " + strings.Join(details, ", "))
+	}
+	if c.Intent != "" {
+		b.WriteString(": " + c.Intent)
+	}
+	return b.String()
+}
+
+// Every combination of the optional parts gives the reference's sentence.
+func TestDeploymentSentenceMatchesReference(t *testing.T) {
+	pct := 12.5
+	for mask := range 1 << 7 {
+		has := func(bit int) bool { return mask&(1<<bit) != 0 }
+		e := &release.Event{Type: release.EventStarted, Attributes: map[string]string{
+			release.AttrServiceName: "checkout", release.AttrServiceVersion: "v2", release.AttrDeploymentEnvironment: "production",
+		}}
+		if has(0) {
+			e.Attributes[release.AttrServiceNamespace] = "shop"
+		}
+		c := &release.Context{}
+		if has(1) {
+			c.Scope = map[string]string{"k8s.cluster.name": "eu-1"}
+		}
+		if has(2) {
+			c.Strategy = release.StrategyCanary
+		}
+		if has(3) {
+			c.RolloutPercentage = &pct
+		}
+		if has(4) {
+			c.PreviousVersion = "v1"
+		}
+		if has(5) {
+			c.Risk, c.Owner = "high", "team-payments"
+		}
+		if has(6) {
+			c.Intent = "move pricing"
+			e.Type = release.EventFailed
+		}
+		assert.Equal(t, deploymentSentenceReference(e, c), deploymentSentence(e, c), "mask %b", mask)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-release/otelcol-release/internal/jsonwrite"
 	"github.com/otelcol-release/otelcol-release/internal/release"
 	"github.com/otelcol-release/otelcol-release/internal/releaselog"
 	"github.com/otelcol-release/otelcol-release/internal/storeroles"
@@ -210,7 +211,65 @@ func (h *sourceHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	writeJSON(w, code, rep)
+	writeReply(w, code, &rep)
+}
+
+// writeReply answers with rep as JSON. The reply to every delivery is
+// written without reflection: the bytes json.Encoder writes for it.
+func writeReply(w http.ResponseWriter, status int, rep *reply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(appendReply(make([]byte, 0, 256), rep))
+}
+
+// appendReply appends rep as json.Encoder encodes it, newline included.
+func appendReply(b []byte, rep *reply) []byte {
+	b = jsonwrite.String(append(b, `{"status":`...), rep.Status)
+	b = appendOptional(b, "reason", rep.Reason)
+	if len(rep.Events) > 0 {
+		b = append(b, `,"events":[`...)
+		for i, e := range rep.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonwrite.String(append(b, `{"id":`...), e.ID)
+			b = jsonwrite.String(append(b, `,"deployment_id":`...), e.DeploymentID)
+			b = jsonwrite.String(append(b, `,"outcome":`...), e.Outcome)
+			b = appendOptional(b, "status", string(e.Status))
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendOptional(b, "error", rep.Error)
+	b = appendOptional(b, "field", rep.Field)
+	b = appendOptional(b, "rule", rep.Rule)
+	if len(rep.Warnings) > 0 {
+		b = append(b, `,"warnings":[`...)
+		for i, fe := range rep.Warnings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if fe == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = jsonwrite.String(append(b, `{"field":`...), fe.Field)
+			b = jsonwrite.String(append(b, `,"rule":`...), fe.Rule)
+			b = jsonwrite.String(append(b, `,"error":`...), fe.Message)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendOptional appends an omitempty string member.
+func appendOptional(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(append(append(b, `,"`...), name...), `":`...)
+	return jsonwrite.String(b, value)
 }
 
 func rejected(reason string, fe *release.FieldError) (string, reply) {
