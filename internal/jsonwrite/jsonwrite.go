@@ -84,3 +84,15 @@ func StringMap(b []byte, m map[string]string, keys *[]string) []byte {
 	}
 	return append(b, '}')
 }
+
+// Array appends a JSON array of n elements, each appended by elem.
+func Array(b []byte, n int, elem func(b []byte, i int) []byte) []byte {
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, i)
+	}
+	return append(b, ']')
+}

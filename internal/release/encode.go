@@ -71,24 +71,12 @@ func (enc *Encoder) AppendRelease(b []byte, r *Release) ([]byte, error) {
 	if r.Events == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '[')
-		for i := range r.Events {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = enc.eventRef(b, &r.Events[i])
-		}
-		b = append(b, ']')
+		b = jsonwrite.Array(b, len(r.Events), func(b []byte, i int) []byte { return enc.eventRef(b, &r.Events[i]) })
 	}
 	if len(r.Annotations) > 0 {
-		b = append(b, `,"annotations":[`...)
-		for i := range r.Annotations {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = enc.annotation(b, &r.Annotations[i])
-		}
-		b = append(b, ']')
+		b = jsonwrite.Array(append(b, `,"annotations":`...), len(r.Annotations), func(b []byte, i int) []byte {
+			return enc.annotation(b, &r.Annotations[i])
+		})
 	}
 	return append(b, '}'), enc.err
 }
@@ -109,21 +97,14 @@ func (enc *Encoder) context(b []byte, c *Context) []byte {
 		b = enc.float(b, *c.RolloutPercentage)
 	}
 	if len(c.FeatureFlags) > 0 {
-		b = member(b, n, "feature_flags")
-		b = append(b, '[')
-		for i, f := range c.FeatureFlags {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"key":`...)
-			b = jsonwrite.String(b, f.Key)
+		b = jsonwrite.Array(member(b, n, "feature_flags"), len(c.FeatureFlags), func(b []byte, i int) []byte {
+			f := &c.FeatureFlags[i]
+			b = jsonwrite.String(append(b, `{"key":`...), f.Key)
 			if f.Variant != "" {
-				b = append(b, `,"variant":`...)
-				b = jsonwrite.String(b, f.Variant)
+				b = jsonwrite.String(append(b, `,"variant":`...), f.Variant)
 			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(b, '}')
+		})
 	}
 	if c.Intent != "" {
 		b = member(b, n, "intent")

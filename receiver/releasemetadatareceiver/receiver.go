@@ -227,38 +227,27 @@ func appendReply(b []byte, rep *reply) []byte {
 	b = jsonwrite.String(append(b, `{"status":`...), rep.Status)
 	b = appendOptional(b, "reason", rep.Reason)
 	if len(rep.Events) > 0 {
-		b = append(b, `,"events":[`...)
-		for i, e := range rep.Events {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		b = jsonwrite.Array(append(b, `,"events":`...), len(rep.Events), func(b []byte, i int) []byte {
+			e := &rep.Events[i]
 			b = jsonwrite.String(append(b, `{"id":`...), e.ID)
 			b = jsonwrite.String(append(b, `,"deployment_id":`...), e.DeploymentID)
 			b = jsonwrite.String(append(b, `,"outcome":`...), e.Outcome)
-			b = appendOptional(b, "status", string(e.Status))
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(appendOptional(b, "status", string(e.Status)), '}')
+		})
 	}
 	b = appendOptional(b, "error", rep.Error)
 	b = appendOptional(b, "field", rep.Field)
 	b = appendOptional(b, "rule", rep.Rule)
 	if len(rep.Warnings) > 0 {
-		b = append(b, `,"warnings":[`...)
-		for i, fe := range rep.Warnings {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		b = jsonwrite.Array(append(b, `,"warnings":`...), len(rep.Warnings), func(b []byte, i int) []byte {
+			fe := rep.Warnings[i]
 			if fe == nil {
-				b = append(b, "null"...)
-				continue
+				return append(b, "null"...)
 			}
 			b = jsonwrite.String(append(b, `{"field":`...), fe.Field)
 			b = jsonwrite.String(append(b, `,"rule":`...), fe.Rule)
-			b = jsonwrite.String(append(b, `,"error":`...), fe.Message)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(jsonwrite.String(append(b, `,"error":`...), fe.Message), '}')
+		})
 	}
 	return append(b, "}\n"...)
 }

@@ -166,14 +166,7 @@ func jsonArray(b []byte, isNil bool, n int, elem func(b []byte, i int) []byte) [
 	if isNil {
 		return append(b, "null"...)
 	}
-	b = append(b, '[')
-	for i := range n {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = elem(b, i)
-	}
-	return append(b, ']')
+	return jsonwrite.Array(b, n, elem)
 }
 
 // Load replaces the state with a snapshot produced by MarshalJSON.
