@@ -134,6 +134,7 @@ func BenchmarkRecordConcurrent(b *testing.B) {
 				b.Fatal(failure)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(s.committed)/float64(s.commits), "requests/commit")
 		})
 	}
 }
