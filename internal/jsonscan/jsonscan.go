@@ -122,6 +122,14 @@ func Name(raw []byte) string {
 	return s
 }
 
+// StringValue decodes a JSON string value, quotes included, as Members
+// and Elements give it (or as valid JSON holds it, with surrounding
+// space): the same decoding as Name.
+func StringValue(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	return Name(raw[1 : len(raw)-1])
+}
+
 // SameName reports whether two raw member names name the same member once
 // their escapes are decoded.
 func SameName(a, b []byte) bool {

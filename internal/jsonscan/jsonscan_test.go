@@ -84,3 +84,11 @@ func TestStopsWhenAsked(t *testing.T) {
 	Elements([]byte(`[1,2,3]`), func(int, []byte) bool { n++; return false })
 	require.Equal(t, 1, n)
 }
+
+func TestStringValue(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"plain"`: "plain", ` "a\u0062\n" `: "ab\n", `""`: "", "\"\xff\"": "\ufffd", `"\u00e9"`: "é",
+	} {
+		require.Equal(t, want, StringValue([]byte(raw)), raw)
+	}
+}

@@ -76,7 +76,7 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 	if err := checkFields(raw, documentFields, prefix, "body"); err != nil {
 		return Event{}, err
 	}
-	doc, ok := scanDocument(raw)
+	doc, attrs, ok := scanDocument(raw)
 	if !ok {
 		// Repeated members or values of the wrong type: encoding/json
 		// decides what they mean and words the error.
@@ -85,7 +85,7 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 			return Event{}, jsonError(prefix, err)
 		}
 	}
-	ev := Event{ID: doc.ID, Type: EventType(doc.Type), Source: "native", Release: doc.Release}
+	ev := Event{ID: doc.ID, Type: EventType(doc.Type), Source: "native", Release: doc.Release, Attributes: attrs}
 	if doc.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, doc.Time)
 		if err != nil {
@@ -93,33 +93,39 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 		}
 		ev.Time = t
 	}
-	ev.Attributes = make(map[string]string, len(doc.Attributes))
-	for k, v := range doc.Attributes {
-		s, err := scalarString(v)
-		if err != nil {
-			return Event{}, Fieldf(prefix+"attributes."+k, RuleType, "must be a string, number or boolean")
+	if !ok {
+		// After the time, as the error to report is the time's.
+		ev.Attributes = make(map[string]string, len(doc.Attributes))
+		for k, v := range doc.Attributes {
+			s, err := scalarString(v)
+			if err != nil {
+				return Event{}, Fieldf(prefix+"attributes."+k, RuleType, "must be a string, number or boolean")
+			}
+			ev.Attributes[k] = s
 		}
-		ev.Attributes[k] = s
+	}
+	if ev.Attributes == nil {
+		ev.Attributes = map[string]string{}
 	}
 	return ev, nil
 }
 
 // scanDocument decodes the common document, each member once and of its
 // type, walking it as bytes: only the release context goes through
-// encoding/json. It reports false for anything else, which the caller
-// decodes with encoding/json for its exact meaning and errors. raw is a
-// valid JSON object whose members checkFields allowed.
-func scanDocument(raw []byte) (nativeDocument, bool) {
-	var doc nativeDocument
-	var seen [5]bool
-	ok := true
+// encoding/json, and the attributes come out as strings. It reports false
+// for anything else, which the caller decodes with encoding/json for its
+// exact meaning and errors. raw is a valid JSON object whose members
+// checkFields allowed.
+func scanDocument(raw []byte) (doc nativeDocument, attrs map[string]string, ok bool) {
+	var seen uint32 // documentFields seen, by index
+	ok = true
 	jsonscan.Members(raw, func(rawName, value []byte) bool {
 		i := slices.Index(documentFields, jsonscan.Name(rawName))
-		if i < 0 || seen[i] {
+		if i < 0 || seen&(1<<i) != 0 {
 			ok = false
 			return false
 		}
-		seen[i] = true
+		seen |= 1 << i
 		switch documentFields[i] {
 		case "id":
 			doc.ID, ok = scanString(value)
@@ -128,13 +134,13 @@ func scanDocument(raw []byte) (nativeDocument, bool) {
 		case "time":
 			doc.Time, ok = scanString(value)
 		case "attributes":
-			ok = scanAttributes(value, &doc)
+			attrs, ok = scanAttributes(value)
 		case "release":
 			ok = json.Unmarshal(value, &doc.Release) == nil
 		}
 		return ok
 	})
-	return doc, ok
+	return doc, attrs, ok
 }
 
 // scanString decodes a string member, or null as encoding/json leaves it:
@@ -142,35 +148,36 @@ func scanDocument(raw []byte) (nativeDocument, bool) {
 func scanString(value []byte) (string, bool) {
 	switch jsonscan.KindOf(value) {
 	case jsonscan.String:
-		return jsonscan.Name(value[1 : len(value)-1]), true
+		return jsonscan.StringValue(value), true
 	case jsonscan.Null:
 		return "", true
 	}
 	return "", false
 }
 
-// scanAttributes decodes the attributes object, its values as raw
-// scalars for scalarString; null leaves none.
-func scanAttributes(value []byte, doc *nativeDocument) bool {
+// scanAttributes decodes the attributes object into strings as
+// scalarString renders them (null: none); false if it is not an object of
+// scalars.
+func scanAttributes(value []byte) (map[string]string, bool) {
 	switch jsonscan.KindOf(value) {
 	case jsonscan.Null:
-		return true
+		return nil, true
 	case jsonscan.Object:
 	default:
-		return false
+		return nil, false
 	}
-	doc.Attributes = map[string]json.RawMessage{}
+	attrs := map[string]string{}
 	scalars := true
 	jsonscan.Members(value, func(rawName, v []byte) bool {
-		switch jsonscan.KindOf(v) {
-		case jsonscan.String, jsonscan.Number, jsonscan.Bool, jsonscan.Null:
-			doc.Attributes[attributeName(rawName)] = v
-			return true
+		s, err := scalarString(v)
+		if err != nil {
+			scalars = false
+			return false
 		}
-		scalars = false
-		return false
+		attrs[attributeName(rawName)] = s
+		return true
 	})
-	return scalars
+	return attrs, scalars
 }
 
 // eventAttributeNames are the attribute names deploy events carry, nearly
@@ -260,8 +267,7 @@ func joinPath(prefix, self, name string) string {
 func scalarString(raw json.RawMessage) (string, error) {
 	switch jsonscan.KindOf(raw) {
 	case jsonscan.String:
-		raw = bytes.TrimSpace(raw)
-		return jsonscan.Name(raw[1 : len(raw)-1]), nil
+		return jsonscan.StringValue(raw), nil
 	case jsonscan.Number:
 		// As json.Number keeps it: the literal.
 		return string(bytes.TrimSpace(raw)), nil
