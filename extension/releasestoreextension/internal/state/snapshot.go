@@ -129,14 +129,10 @@ func (im *Image) AppendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, `,"dedupe":`...)
 	b = jsonArray(b, d.Dedupe == nil, len(d.Dedupe), func(b []byte, i int) []byte {
-		b = append(b, '{')
-		if e := &d.Dedupe[i]; e.Key != "" {
-			b = append(jsonwrite.String(append(b, `"k":`...), e.Key), ',')
-		} else if e.Hash != "" {
-			b = append(jsonwrite.String(append(b, `"h":`...), e.Hash), ',')
-		}
+		// Images hold hashes only; keys (k) are in older snapshots.
+		b = jsonwrite.String(append(b, `{"h":`...), d.Dedupe[i].Hash)
 		if err == nil {
-			b, err = jsonwrite.Time(append(b, `"t":`...), d.Dedupe[i].At)
+			b, err = jsonwrite.Time(append(b, `,"t":`...), d.Dedupe[i].At)
 		}
 		return append(b, '}')
 	})
