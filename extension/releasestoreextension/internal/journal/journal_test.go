@@ -29,7 +29,7 @@ var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // fileStorage starts a real file_storage extension on dir and returns a
 // function that opens a new client on it, closed at the end of the test.
-func fileStorage(t *testing.T, dir string) func() storage.Client {
+func fileStorage(t testing.TB, dir string) func() storage.Client {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
