@@ -32,6 +32,9 @@ type storeMetrics struct {
 	// events are otelcol.releasestore.events' options, by source and
 	// outcome: the counter is added to per event.
 	events *metricattrs.Cache[sourceOutcome]
+	// evictions are otelcol.releasestore.evictions' options, by kind: with
+	// a history cap, a commit evicts releases nearly every time.
+	evictions *metricattrs.Cache[string]
 }
 
 type sourceOutcome struct{ source, outcome string }
@@ -45,6 +48,8 @@ func newStoreMetrics(set component.TelemetrySettings, counts func() state.Counts
 	}
 	m := &storeMetrics{tb: tb, events: metricattrs.New(func(k sourceOutcome) []attribute.KeyValue {
 		return []attribute.KeyValue{attribute.String("source", k.source), attribute.String("outcome", k.outcome)}
+	}), evictions: metricattrs.New(func(kind string) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("kind", kind)}
 	})}
 	// One callback for the three gauges rather than the builder's one per
 	// gauge: counts walks every key.
@@ -67,7 +72,7 @@ func (m *storeMetrics) decision(action string) {
 }
 
 func (m *storeMetrics) evicted(kind string, n int64) {
-	m.tb.ReleasestoreEvictions.Add(context.Background(), n, metric.WithAttributes(attribute.String("kind", kind)))
+	m.tb.ReleasestoreEvictions.Add(context.Background(), n, m.evictions.Option(kind))
 }
 
 // refresh counts the evictions since last time. Called with the writer lock
@@ -84,7 +89,7 @@ func (m *storeMetrics) refresh(s *state.State) {
 		{"annotation", ev.Annotations - m.last.Annotations},
 	} {
 		if k.d > 0 {
-			m.tb.ReleasestoreEvictions.Add(ctx, k.d, metric.WithAttributes(attribute.String("kind", k.kind)))
+			m.tb.ReleasestoreEvictions.Add(ctx, k.d, m.evictions.Option(k.kind))
 		}
 	}
 	m.last = ev

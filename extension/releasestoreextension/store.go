@@ -85,6 +85,9 @@ type releaseStore struct {
 	subsMu sync.Mutex
 	subs   map[int]Subscriber
 	nextID int
+	// subsList is subs in subscription order, rebuilt when it changes and
+	// never changed in place: every commit hands it out.
+	subsList []Subscriber
 
 	metrics *storeMetrics
 	// server serves the API and the page (api.go); wg waits for it.
@@ -857,23 +860,32 @@ func (s *releaseStore) Subscribe(sub Subscriber) func() {
 	id := s.nextID
 	s.nextID++
 	s.subs[id] = sub
+	s.listSubscribers()
 	return func() {
 		s.subsMu.Lock()
 		defer s.subsMu.Unlock()
 		delete(s.subs, id)
+		s.listSubscribers()
 	}
 }
 
-func (s *releaseStore) subscribers() []Subscriber {
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
+// listSubscribers rebuilds subsList. Called with subsMu held.
+func (s *releaseStore) listSubscribers() {
 	out := make([]Subscriber, 0, len(s.subs))
 	for id := 0; id < s.nextID; id++ {
 		if sub, ok := s.subs[id]; ok {
 			out = append(out, sub)
 		}
 	}
-	return out
+	s.subsList = out
+}
+
+// subscribers returns the subscribers in subscription order; the caller
+// must not change the slice.
+func (s *releaseStore) subscribers() []Subscriber {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	return s.subsList
 }
 
 // FindStore returns the release store extension with the given id, or the

@@ -8,6 +8,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -120,6 +121,20 @@ func Name(raw []byte) string {
 		return string(raw)
 	}
 	return s
+}
+
+// Index returns the index in names of the member name raw decodes to, or
+// -1: Name's decoding, without allocating for a plain name.
+func Index(names []string, raw []byte) int {
+	if !plain(raw) {
+		return slices.Index(names, Name(raw))
+	}
+	for i, n := range names {
+		if string(raw) == n {
+			return i
+		}
+	}
+	return -1
 }
 
 // StringValue decodes a JSON string value, quotes included, as Members

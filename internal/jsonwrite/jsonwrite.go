@@ -63,18 +63,28 @@ func Float(b []byte, f float64) ([]byte, error) {
 }
 
 // StringMap appends m as a JSON object with its keys in sorted order, or
-// null when m is nil. keys is scratch space, reused across calls.
+// null when m is nil. keys is scratch space, reused across calls, for maps
+// of more keys than a buffer on the stack holds.
 func StringMap(b []byte, m map[string]string, keys *[]string) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
-	*keys = (*keys)[:0]
-	for k := range m {
-		*keys = append(*keys, k)
+	var inline [16]string
+	sorted := inline[:0]
+	if len(m) > len(inline) {
+		*keys = (*keys)[:0]
+		for k := range m {
+			*keys = append(*keys, k)
+		}
+		sorted = *keys
+	} else {
+		for k := range m {
+			sorted = append(sorted, k)
+		}
 	}
-	slices.Sort(*keys)
+	slices.Sort(sorted)
 	b = append(b, '{')
-	for i, k := range *keys {
+	for i, k := range sorted {
 		if i > 0 {
 			b = append(b, ',')
 		}

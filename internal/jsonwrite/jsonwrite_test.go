@@ -2,6 +2,7 @@ package jsonwrite
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -39,6 +40,12 @@ func FuzzWritersMatchMarshal(f *testing.F) {
 		m := map[string]string{s: k, k: s, "z": "last"}
 		want, _ = json.Marshal(m)
 		var keys []string
+		assert.Equal(t, string(want), string(StringMap(nil, m, &keys)))
+		// Past the keys sorted on the stack, through the scratch slice.
+		for i := range 20 {
+			m[fmt.Sprintf("%s-%02d", s, i)] = k
+		}
+		want, _ = json.Marshal(m)
 		assert.Equal(t, string(want), string(StringMap(nil, m, &keys)))
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +119,7 @@ func scanDocument(raw []byte) (doc nativeDocument, attrs map[string]string, ok b
 	var seen uint32 // documentFields seen, by index
 	ok = true
 	jsonscan.Members(raw, func(rawName, value []byte) bool {
-		i := slices.Index(documentFields, jsonscan.Name(rawName))
+		i := jsonscan.Index(documentFields, rawName)
 		if i < 0 || seen&(1<<i) != 0 {
 			ok = false
 			return false
@@ -136,11 +135,118 @@ func scanDocument(raw []byte) (doc nativeDocument, attrs map[string]string, ok b
 		case "attributes":
 			attrs, ok = scanAttributes(value)
 		case "release":
-			ok = json.Unmarshal(value, &doc.Release) == nil
+			if doc.Release, ok = scanContext(value); !ok {
+				ok = json.Unmarshal(value, &doc.Release) == nil
+			}
 		}
 		return ok
 	})
 	return doc, attrs, ok
+}
+
+// scanContext decodes the release context when it is null or an object of
+// its members other than scope, each once and of its type; false for
+// anything else, which encoding/json decodes. value is valid
+// JSON whose members checkFields allowed.
+func scanContext(value []byte) (c Context, ok bool) {
+	switch jsonscan.KindOf(value) {
+	case jsonscan.Null:
+		return c, true
+	case jsonscan.Object:
+	default:
+		return c, false
+	}
+	var seen uint32 // contextFields seen, by index
+	ok = true
+	jsonscan.Members(value, func(rawName, v []byte) bool {
+		i := jsonscan.Index(contextFields, rawName)
+		if i < 0 || seen&(1<<i) != 0 {
+			ok = false
+			return false
+		}
+		seen |= 1 << i
+		switch contextFields[i] {
+		case "previous_version":
+			c.PreviousVersion, ok = scanString(v)
+		case "strategy":
+			var s string
+			s, ok = scanString(v)
+			c.Strategy = Strategy(s)
+		case "intent":
+			c.Intent, ok = scanString(v)
+		case "risk":
+			c.Risk, ok = scanString(v)
+		case "owner":
+			c.Owner, ok = scanString(v)
+		case "rollout_percentage":
+			c.RolloutPercentage, ok = scanNumber(v)
+		case "feature_flags":
+			c.FeatureFlags, ok = scanFlags(v)
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return c, ok
+}
+
+// scanFlags decodes feature flags as encoding/json does: null is none, an
+// empty array an empty list, a null element a zero flag; false for anything
+// else, or a member repeated.
+func scanFlags(value []byte) ([]FeatureFlag, bool) {
+	switch jsonscan.KindOf(value) {
+	case jsonscan.Null:
+		return nil, true
+	case jsonscan.Array:
+	default:
+		return nil, false
+	}
+	flags := []FeatureFlag{}
+	ok := true
+	jsonscan.Elements(value, func(_ int, raw []byte) bool {
+		var f FeatureFlag
+		switch jsonscan.KindOf(raw) {
+		case jsonscan.Null:
+		case jsonscan.Object:
+			var seen uint32 // flagFields seen, by index
+			jsonscan.Members(raw, func(rawName, v []byte) bool {
+				i := jsonscan.Index(flagFields, rawName)
+				if i < 0 || seen&(1<<i) != 0 {
+					ok = false
+					return false
+				}
+				seen |= 1 << i
+				if flagFields[i] == "key" {
+					f.Key, ok = scanString(v)
+				} else {
+					f.Variant, ok = scanString(v)
+				}
+				return ok
+			})
+		default:
+			ok = false
+		}
+		flags = append(flags, f)
+		return ok
+	})
+	return flags, ok
+}
+
+// scanNumber decodes a number member into a *float64 as encoding/json does
+// (null: nil); false for another kind or a number out of range.
+func scanNumber(value []byte) (*float64, bool) {
+	switch jsonscan.KindOf(value) {
+	case jsonscan.Null:
+		return nil, true
+	case jsonscan.Number:
+	default:
+		return nil, false
+	}
+	f, err := strconv.ParseFloat(string(bytes.TrimSpace(value)), 64)
+	if err != nil {
+		return nil, false
+	}
+	return &f, true
 }
 
 // scanString decodes a string member, or null as encoding/json leaves it:
@@ -213,10 +319,14 @@ func checkFields(raw []byte, allowed []string, prefix, self string) error {
 	hasUnknown := false
 	var rel, flags []byte
 	isObject := jsonscan.Members(raw, func(rawName, value []byte) bool {
-		name := jsonscan.Name(rawName)
-		if !contains(allowed, name) && (!hasUnknown || name < unknown) {
-			unknown, hasUnknown = name, true
+		i := jsonscan.Index(allowed, rawName)
+		if i < 0 {
+			if name := jsonscan.Name(rawName); !hasUnknown || name < unknown {
+				unknown, hasUnknown = name, true
+			}
+			return true
 		}
+		name := allowed[i]
 		// The last of repeated members counts, as encoding/json decodes it.
 		switch {
 		case self == "body" && name == "release":

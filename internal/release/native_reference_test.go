@@ -151,6 +151,11 @@ func FuzzDecodeNativeMatchesReference(f *testing.F) {
 		`{"release":{"feature_flags":[{"key":"k","bad":1}]}}`, `{"attributes":{"a":[1]}}`, `{"attributes":{"a":null}}`, `[]`, `[1]`, `[[]]`,
 		`null`, `"x"`, `{"id":1}`, `{"time":"yesterday"}`, `{"id":"a"} {"id":"b"}`, `{"id":"a"`, ` `, `{"release":null,"attributes":{"s":"a\u0062"}}`,
 		`{"":1}`, `{"release":{"rollout_percentage":"ten"}}`, `{"id":"a","id":"b"}`,
+		// The release context's own fast path.
+		`{"release":{"feature_flags":[]}}`, `{"release":{"feature_flags":[null,{"key":"a","key":"b"}]}}`, `{"release":{"rollout_percentage":1e400}}`,
+		`{"release":{"rollout_percentage":null,"strategy":null}}`, `{"release":{"strategy":"a","strategy":"b"}}`, `{"release":{"rollout_percentage":-0}}`,
+		`{"release":{"feature_flags":[{"key":"k\u00e9","variant":1}]}}`, `{"release":{"scope":{"a":"b"},"owner":"o"}}`, `{"release":{"owner":"\ud800"}}`,
+		`{"release":{"rollout_percentage": 12.5e-1 ,"feature_flags":[{"key":"k"},{"variant":"v"}]}}`, `{"release":{"intent":"x","risk":"high","previous_version":"v0"}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +47,8 @@ func newRecord(ld plog.Logs, identity map[string]string, scope map[string]string
 			res.PutStr(k, v)
 		}
 	}
-	for _, k := range sortedKeys(scope) {
+	var buf [16]string
+	for _, k := range sortedKeys(buf[:0], scope) {
 		res.PutStr(k, scope[k])
 	}
 	sl := rl.ScopeLogs().AppendEmpty()
@@ -73,7 +73,8 @@ func AppendDeployment(ld plog.Logs, e *release.Event, r *release.Release) {
 	// The event's attributes and up to a dozen of the record's own, in
 	// one allocation.
 	attrs.EnsureCapacity(len(e.Attributes) + 12)
-	for _, k := range sortedKeys(e.Attributes) {
+	var buf [16]string
+	for _, k := range sortedKeys(buf[:0], e.Attributes) {
 		if !isResourceAttr(k) {
 			attrs.PutStr(k, e.Attributes[k])
 		}
@@ -377,4 +378,12 @@ func putNonEmpty(m pcommon.Map, k, v string) {
 	}
 }
 
-func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+// sortedKeys appends m's keys to dst, sorted; callers pass a buffer on
+// their stack, which holds the few keys of nearly every record.
+func sortedKeys(dst []string, m map[string]string) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
+}

@@ -21,7 +21,15 @@ import (
 
 const snapshotKey = "snapshot"
 
-func logKey(seq uint64) string { return fmt.Sprintf("wal/%020d", seq) }
+func logKey(seq uint64) string {
+	// "wal/%020d", written by hand: one per record appended.
+	b := []byte("wal/00000000000000000000")
+	for i := len(b) - 1; seq > 0; i-- {
+		b[i] = byte('0' + seq%10)
+		seq /= 10
+	}
+	return string(b)
+}
 
 // Record is one state change, exactly one of its fields set (Origin
 // aside).

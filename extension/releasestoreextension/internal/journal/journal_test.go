@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -289,6 +291,9 @@ func TestLogKeysSortInSequenceOrder(t *testing.T) {
 	assert.Equal(t, "wal/00000000000000000001", logKey(1))
 	assert.Less(t, logKey(9), logKey(10))
 	assert.Less(t, logKey(99999), logKey(100000))
+	for _, seq := range []uint64{0, 7, 1234567890, math.MaxUint64} {
+		assert.Equal(t, fmt.Sprintf("wal/%020d", seq), logKey(seq))
+	}
 }
 
 func TestCloseNil(t *testing.T) {

@@ -308,9 +308,7 @@ func (s *State) reopen(ks *keyState, r *release.Release, e *release.Event) []*re
 		if other.ID == r.ID || other.Status != release.StatusInProgress {
 			continue
 		}
-		c := clone(other)
-		end(c, release.StatusSuperseded, e.Time)
-		c.UpdatedAt = e.Time
+		c := ended(other, release.StatusSuperseded, e.Time)
 		ks.releases[i] = c
 		touched = append(touched, c)
 	}
@@ -392,9 +390,7 @@ func (s *State) endLive(ks *keyState, keep string, status release.Status, at tim
 		if r.ID == keep || !r.Status.Live() {
 			continue
 		}
-		c := clone(r)
-		end(c, status, at)
-		c.UpdatedAt = at
+		c := ended(r, status, at)
 		ks.releases[i] = c
 		touched = append(touched, c)
 	}
@@ -408,9 +404,7 @@ func (s *State) endStatus(ks *keyState, from, to release.Status, at time.Time) [
 		if r.Status != from {
 			continue
 		}
-		c := clone(r)
-		end(c, to, at)
-		c.UpdatedAt = at
+		c := ended(r, to, at)
 		ks.releases[i] = c
 		touched = append(touched, c)
 	}
@@ -564,6 +558,16 @@ func clone(r *release.Release) *release.Release {
 	}
 	c.Events = append(make([]release.EventRef, 0, len(r.Events)+1), r.Events...)
 	c.Annotations = append([]release.Annotation(nil), r.Annotations...)
+	return &c
+}
+
+// ended returns a copy of r ended in status at, by another event than its
+// own. The copy shares r's attributes, events and annotations: nothing
+// changes those in place (every change to them starts with clone).
+func ended(r *release.Release, status release.Status, at time.Time) *release.Release {
+	c := *r
+	end(&c, status, at)
+	c.UpdatedAt = at
 	return &c
 }
 

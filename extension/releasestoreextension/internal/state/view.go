@@ -1,7 +1,7 @@
 package state
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/otelcol-release/otelcol-release/internal/release"
@@ -25,7 +25,9 @@ func (s *State) ServiceView(sk release.ServiceKey) *ServiceView {
 	for _, ks := range list {
 		v.Keys = append(v.Keys, keyView(ks))
 	}
-	sort.SliceStable(v.Keys, func(i, j int) bool { return len(v.Keys[i].Scope) > len(v.Keys[j].Scope) })
+	if len(v.Keys) > 1 {
+		slices.SortStableFunc(v.Keys, func(a, b KeyView) int { return len(b.Scope) - len(a.Scope) })
+	}
 	return v
 }
 
