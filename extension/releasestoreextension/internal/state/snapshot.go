@@ -45,7 +45,13 @@ func (s *State) MarshalJSON() ([]byte, error) {
 // can be encoded while the state goes on changing: releases, decisions and
 // outcomes are never changed once stored (changes replace them), so only
 // the containers are copied.
-type Image struct{ doc snapshotDoc }
+type Image struct {
+	doc snapshotDoc
+	// dedupe are the de-duplication entries, written as doc.Dedupe is
+	// read: copied as hashes and times, which hold no pointers, and
+	// formatted only when encoded, outside the writers' lock.
+	dedupe []dedupeEntry
+}
 
 // Image copies the state for encoding elsewhere.
 func (s *State) Image() *Image {
@@ -54,8 +60,8 @@ func (s *State) Image() *Image {
 		Decisions: append([]*release.Decision(nil), s.decisions...),
 		Outcomes:  make(map[string][]*release.ActionOutcome, len(s.outcomes)),
 		Reviews:   make(map[string]*release.Review, len(s.reviews)),
-		Dedupe:    make([]dedupeDoc, 0, len(s.dedupe)),
 	}
+	dedupe := make([]dedupeEntry, 0, len(s.dedupe))
 	for _, q := range []*keyQueue{s.idle, s.inProgress} {
 		for ks := q.front(); ks != nil && ks != &q.root; ks = ks.next {
 			doc.Keys = append(doc.Keys, keyDoc{
@@ -66,7 +72,7 @@ func (s *State) Image() *Image {
 	}
 	for _, e := range s.dedupeOrder {
 		if s.dedupe[e.ID] == e.At {
-			doc.Dedupe = append(doc.Dedupe, dedupeDoc{Hash: hex.EncodeToString(e.ID[:]), At: time.Unix(0, e.At).UTC()})
+			dedupe = append(dedupe, e)
 		}
 	}
 	for id, list := range s.outcomes {
@@ -75,7 +81,7 @@ func (s *State) Image() *Image {
 	for id, r := range s.reviews {
 		doc.Reviews[id] = r
 	}
-	return &Image{doc: doc}
+	return &Image{doc: doc, dedupe: dedupe}
 }
 
 // MarshalJSON encodes the image as a snapshot for Load: the bytes
@@ -94,7 +100,7 @@ func (im *Image) SizeHint() int {
 	for i := range d.Keys {
 		releases += len(d.Keys[i].Releases)
 	}
-	return 256 + len(d.Keys)*128 + releases*768 + len(d.Dedupe)*64
+	return 256 + len(d.Keys)*128 + releases*768 + len(im.dedupe)*80
 }
 
 // AppendJSON appends what MarshalJSON returns to b.
@@ -128,11 +134,13 @@ func (im *Image) AppendJSON(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `,"dedupe":`...)
-	b = jsonArray(b, d.Dedupe == nil, len(d.Dedupe), func(b []byte, i int) []byte {
-		// Images hold hashes only; keys (k) are in older snapshots.
-		b = jsonwrite.String(append(b, `{"h":`...), d.Dedupe[i].Hash)
+	b = jsonwrite.Array(b, len(im.dedupe), func(b []byte, i int) []byte {
+		// Images hold hashes only; keys (k) are in older snapshots. Hex
+		// digits need no escaping.
+		e := &im.dedupe[i]
+		b = append(hex.AppendEncode(append(b, `{"h":"`...), e.ID[:]), '"')
 		if err == nil {
-			b, err = jsonwrite.Time(append(b, `,"t":`...), d.Dedupe[i].At)
+			b, err = jsonwrite.Time(append(b, `,"t":`...), time.Unix(0, e.At).UTC())
 		}
 		return append(b, '}')
 	})
