@@ -2,8 +2,10 @@ package releasestoreextension
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ type gatedClient struct {
 	gate    chan struct{}
 	entered chan struct{}
 	mu      sync.Mutex
+	// batches are the log records each storage batch wrote.
 	batches []int
 }
 
@@ -37,13 +40,31 @@ func newGatedClient() *gatedClient {
 func (c *gatedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	c.mu.Lock()
 	first := len(c.batches) == 0
-	c.batches = append(c.batches, len(ops))
+	c.batches = append(c.batches, recordsIn(ops))
 	c.mu.Unlock()
 	if first {
 		c.entered <- struct{}{}
 		<-c.gate
 	}
 	return c.failingClient.Batch(ctx, ops...)
+}
+
+// recordsIn counts the log records a batch sets: a log entry holds a
+// record, or an array of those of one commit.
+func recordsIn(ops []*storage.Operation) int {
+	n := 0
+	for _, op := range ops {
+		if op.Type != storage.Set || !strings.HasPrefix(op.Key, "wal/") {
+			continue
+		}
+		var batch []json.RawMessage
+		if json.Unmarshal(op.Value, &batch) == nil {
+			n += len(batch)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *gatedClient) batchSizes() []int {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -66,7 +67,8 @@ func receiverBenchSenders(b *testing.B) int {
 // for events that each start a new service and for events rotating over
 // 1,000 services. It reports the events per second seen (the senders, in
 // this process, share the machine's cores with the collector) and the
-// collector's own CPU per event, from which its capacity per core follows.
+// collector's own CPU per event, from which its capacity per core follows,
+// and the senders' CPU per event.
 // Run with a fixed count, e.g. -benchtime=20000x (the collector's CPU is
 // read in 10 ms ticks).
 func BenchmarkReceiverEventsPerSecond(b *testing.B) {
@@ -110,13 +112,15 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 					`"service.version":"v%d","deployment.environment.name":"production"},"release":{"strategy":"canary","rollout_percentage":10}}`,
 					tc.name, n, svc, n)
 			}
-			// run sends events first..last, numbered so that each is new.
-			run := func(first, last int64) {
+			// run sends events first..last, numbered so that each is new,
+			// and returns how long each request took, in no order.
+			run := func(first, last int64) []time.Duration {
 				var seq atomic.Int64
 				seq.Store(first - 1)
 				var wg sync.WaitGroup
 				var failed atomic.Pointer[error]
-				for range senders {
+				took := make([][]time.Duration, senders)
+				for s := range senders {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
@@ -127,15 +131,18 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 						}
 						defer c.Close()
 						var body []byte
+						took[s] = make([]time.Duration, 0, (last-first+1)/int64(senders)+1)
 						for failed.Load() == nil {
 							i := seq.Add(1)
 							if i > last {
 								return
 							}
 							body = event(body[:0], i)
+							start := time.Now()
 							if err := c.post(path, body, accepted); err != nil {
 								failed.Store(&err)
 							}
+							took[s] = append(took[s], time.Since(start))
 						}
 					}()
 				}
@@ -143,17 +150,27 @@ func BenchmarkReceiverEventsPerSecond(b *testing.B) {
 				if err := failed.Load(); err != nil {
 					b.Fatal(*err)
 				}
+				return slices.Concat(took...)
 			}
 			const warmUp = 500 // connections open, first pages of the journal written
 			run(1, warmUp)
-			before := processCPU(b, p.Pid())
+			before, sendersBefore := processCPU(b, p.Pid()), processCPU(b, os.Getpid())
 			b.ResetTimer()
-			run(warmUp+1, warmUp+int64(b.N))
+			took := run(warmUp+1, warmUp+int64(b.N))
 			b.StopTimer()
 			cpu := processCPU(b, p.Pid()) - before
+			// The senders are this process: what they take of the shared
+			// cores, the kernel's loopback work for their requests included.
+			senderCPU := processCPU(b, os.Getpid()) - sendersBefore
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "collector-cpu-µs/event")
 			b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/collector-cpu-s")
+			b.ReportMetric(float64(senderCPU.Microseconds())/float64(b.N), "sender-cpu-µs/event")
+			// What a sender waits for its answer: the group commit and
+			// compactions show in the tail.
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 		})
 	}
 }

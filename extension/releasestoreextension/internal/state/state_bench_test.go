@@ -61,17 +61,48 @@ func BenchmarkServiceViewBuild(b *testing.B) {
 	}
 }
 
-// BenchmarkSnapshotEncode is the cost of encoding a snapshot of 1,000
-// services with two releases each, which compaction pays once per log of
-// about twice that many records; reported per release.
+// BenchmarkSnapshotEncode is the cost of encoding a snapshot, which
+// compaction pays once per log of about twice the state's size, reported
+// per release held: 1,000 services with a stable release and a canary
+// each, and 1,000 services each rolled out 60 times (so holding a history
+// of 20 releases, and a full table of 100,000 deliveries remembered), what
+// the receiver benchmark's rotating load builds.
 func BenchmarkSnapshotEncode(b *testing.B) {
-	s, _ := benchState(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		data, err := s.Image().MarshalJSON()
-		if err != nil || len(data) == 0 {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name  string
+		state func(*testing.B) *State
+	}{{"canary_per_service", func(b *testing.B) *State { s, _ := benchState(b); return s }}, {"rotating_history", rotatingState}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := tc.state(b)
+			b.ReportAllocs()
+			size := 0
+			for b.Loop() {
+				data, err := s.Image().MarshalJSON()
+				if err != nil || len(data) == 0 {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.ReleaseCount()), "ns/release")
+			b.ReportMetric(float64(size)/(1<<20), "MiB")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Size()), "ns/release")
+}
+
+// rotatingState holds 1,000 services each rolled out 60 times: 20 releases
+// a key (max_history) and 60,000 deliveries remembered.
+func rotatingState(b *testing.B) *State {
+	s := New(Limits{
+		MaxKeys: 10000, MaxHistory: 20, MaxDecisions: 1000, MaxDedupeEntries: 100000,
+		DedupeWindow: 24 * time.Hour, MaxAnnotations: 100, MaxEventRefs: 100,
+	})
+	for n := range 60000 {
+		name := fmt.Sprintf("svc-%04d", n%1000)
+		s.ApplyEvent(ev(fmt.Sprintf("deploy-%d", n), release.EventStarted, fmt.Sprintf("v%d", n), time.Duration(n)*time.Millisecond,
+			withService(name), withPercent(10)))
+	}
+	if s.ReleaseCount() != 20000 {
+		b.Fatalf("%d releases held, want 20,000", s.ReleaseCount())
+	}
+	return s
 }
