@@ -110,21 +110,13 @@ func decodeOne(raw []byte, prefix string) (Event, error) {
 }
 
 // scanDocument decodes the common document, each member once and of its
-// type, walking it as bytes: only the release context goes through
-// encoding/json, and the attributes come out as strings. It reports false
+// type, walking it as bytes (a release context with a scope goes through
+// encoding/json), and the attributes come out as strings. It reports false
 // for anything else, which the caller decodes with encoding/json for its
 // exact meaning and errors. raw is a valid JSON object whose members
 // checkFields allowed.
 func scanDocument(raw []byte) (doc nativeDocument, attrs map[string]string, ok bool) {
-	var seen uint32 // documentFields seen, by index
-	ok = true
-	jsonscan.Members(raw, func(rawName, value []byte) bool {
-		i := jsonscan.Index(documentFields, rawName)
-		if i < 0 || seen&(1<<i) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << i
+	ok = scanMembers(raw, documentFields, func(i int, value []byte) (ok bool) {
 		switch documentFields[i] {
 		case "id":
 			doc.ID, ok = scanString(value)
@@ -144,6 +136,25 @@ func scanDocument(raw []byte) (doc nativeDocument, attrs map[string]string, ok b
 	return doc, attrs, ok
 }
 
+// scanMembers calls member for each member of the object raw with the
+// index of its name in names, each name at most once; false when a member
+// is not one of names or repeats one, or when member returns false.
+func scanMembers(raw []byte, names []string, member func(i int, value []byte) bool) bool {
+	var seen uint32 // names seen, by index
+	ok := true
+	jsonscan.Members(raw, func(rawName, value []byte) bool {
+		i := jsonscan.Index(names, rawName)
+		if i < 0 || seen&(1<<i) != 0 {
+			ok = false
+			return false
+		}
+		seen |= 1 << i
+		ok = member(i, value)
+		return ok
+	})
+	return ok
+}
+
 // scanContext decodes the release context when it is null or an object of
 // its members other than scope, each once and of its type; false for
 // anything else, which encoding/json decodes. value is valid
@@ -156,15 +167,7 @@ func scanContext(value []byte) (c Context, ok bool) {
 	default:
 		return c, false
 	}
-	var seen uint32 // contextFields seen, by index
-	ok = true
-	jsonscan.Members(value, func(rawName, v []byte) bool {
-		i := jsonscan.Index(contextFields, rawName)
-		if i < 0 || seen&(1<<i) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << i
+	ok = scanMembers(value, contextFields, func(i int, v []byte) (ok bool) {
 		switch contextFields[i] {
 		case "previous_version":
 			c.PreviousVersion, ok = scanString(v)
@@ -208,14 +211,7 @@ func scanFlags(value []byte) ([]FeatureFlag, bool) {
 		switch jsonscan.KindOf(raw) {
 		case jsonscan.Null:
 		case jsonscan.Object:
-			var seen uint32 // flagFields seen, by index
-			jsonscan.Members(raw, func(rawName, v []byte) bool {
-				i := jsonscan.Index(flagFields, rawName)
-				if i < 0 || seen&(1<<i) != 0 {
-					ok = false
-					return false
-				}
-				seen |= 1 << i
+			ok = scanMembers(raw, flagFields, func(i int, v []byte) (ok bool) {
 				if flagFields[i] == "key" {
 					f.Key, ok = scanString(v)
 				} else {
