@@ -603,3 +603,34 @@ func TestReleasesNewestFirstAndFiltered(t *testing.T) {
 	assert.NotNil(t, none)
 	assert.Empty(t, none)
 }
+
+// A release ended by another release's event is copied without its maps
+// and lists, which both copies then share: later events and annotations
+// for it must change neither the release published before nor the copy
+// handed out as touched.
+func TestEndedCopiesShareNothingThatChangesLater(t *testing.T) {
+	s := New(testLimits())
+	canary := apply(t, s, ev("d1", release.EventStarted, "v1", 0)).Release
+	ch := apply(t, s, ev("d2", release.EventStarted, "v2", time.Minute))
+	require.Len(t, ch.Touched, 1)
+	superseded := ch.Touched[0]
+	require.Equal(t, release.StatusSuperseded, superseded.Status)
+
+	late := ev("d1", release.EventProgressed, "v1", 2*time.Minute, withPercent(50))
+	late.Attributes[release.AttrVCSRefName] = "main"
+	apply(t, s, late)
+	_, err := s.ApplyAnnotation(release.Annotation{ID: "ann-1", ReleaseID: "d1", Label: "note", Text: "t", CreatedAt: t0})
+	require.NoError(t, err)
+
+	now := mustRelease(t, s, "d1")
+	assert.Equal(t, "main", now.Attributes[release.AttrVCSRefName])
+	assert.Len(t, now.Events, 2)
+	assert.Len(t, now.Annotations, 1)
+	for name, r := range map[string]*release.Release{"published before": canary, "handed out as touched": superseded} {
+		assert.NotContains(t, r.Attributes, release.AttrVCSRefName, name)
+		assert.Len(t, r.Events, 1, name)
+		assert.Empty(t, r.Annotations, name)
+	}
+	assert.Equal(t, release.StatusInProgress, canary.Status)
+	assert.Equal(t, release.StatusSuperseded, superseded.Status)
+}
