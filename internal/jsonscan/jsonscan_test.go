@@ -92,3 +92,14 @@ func TestStringValue(t *testing.T) {
 		require.Equal(t, want, StringValue([]byte(raw)), raw)
 	}
 }
+
+// Index finds a raw name by its decoded form, escaped or not, and
+// allocates nothing for a plain one.
+func TestIndex(t *testing.T) {
+	names := []string{"id", "type", "\ufffd"}
+	for raw, want := range map[string]int{`id`: 0, `type`: 1, `\u0069d`: 0, `typ\u0065`: 1, "\xff": 2, `ID`: -1, ``: -1, `idx`: -1} {
+		require.Equal(t, want, Index(names, []byte(raw)), raw)
+	}
+	raw := []byte("type")
+	require.Zero(t, testing.AllocsPerRun(100, func() { Index(names, raw) }))
+}

@@ -156,6 +156,8 @@ func FuzzDecodeNativeMatchesReference(f *testing.F) {
 		`{"release":{"rollout_percentage":null,"strategy":null}}`, `{"release":{"strategy":"a","strategy":"b"}}`, `{"release":{"rollout_percentage":-0}}`,
 		`{"release":{"feature_flags":[{"key":"k\u00e9","variant":1}]}}`, `{"release":{"scope":{"a":"b"},"owner":"o"}}`, `{"release":{"owner":"\ud800"}}`,
 		`{"release":{"rollout_percentage": 12.5e-1 ,"feature_flags":[{"key":"k"},{"variant":"v"}]}}`, `{"release":{"intent":"x","risk":"high","previous_version":"v0"}}`,
+		// Escaped member names, matched by their decoded form.
+		`{"\u0069d":"x","type":"started"}`, `{"release":{"str\u0061tegy":"canary","strategy":"x"}}`, `{"release":{"feature_flags":[{"k\u0065y":"a"}]}}`,
 	} {
 		f.Add([]byte(seed))
 	}
