@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
@@ -83,11 +84,10 @@ type releaseStore struct {
 	index   *serviceIndex
 
 	subsMu sync.Mutex
-	subs   map[int]Subscriber
+	// subs are in subscription order, replaced, never changed in place:
+	// every commit reads them.
+	subs   []subscription
 	nextID int
-	// subsList is subs in subscription order, rebuilt when it changes and
-	// never changed in place: every commit hands it out.
-	subsList []Subscriber
 
 	metrics *storeMetrics
 	// server serves the API and the page (api.go); wg waits for it.
@@ -192,7 +192,7 @@ var (
 )
 
 func newStore(cfg *Config, set extension.Settings) (*releaseStore, error) {
-	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, subs: map[int]Subscriber{}, commitToken: make(chan struct{}, 1)}
+	s := &releaseStore{cfg: cfg, set: set, logger: set.Logger, commitToken: make(chan struct{}, 1)}
 	s.scratch.reset()
 	s.state = state.New(s.limits())
 	m, err := newStoreMetrics(set.TelemetrySettings, s.counts)
@@ -859,33 +859,26 @@ func (s *releaseStore) Subscribe(sub Subscriber) func() {
 	defer s.subsMu.Unlock()
 	id := s.nextID
 	s.nextID++
-	s.subs[id] = sub
-	s.listSubscribers()
+	s.subs = append(slices.Clip(s.subs), subscription{id: id, Subscriber: sub})
 	return func() {
 		s.subsMu.Lock()
 		defer s.subsMu.Unlock()
-		delete(s.subs, id)
-		s.listSubscribers()
+		s.subs = slices.DeleteFunc(slices.Clone(s.subs), func(o subscription) bool { return o.id == id })
 	}
 }
 
-// listSubscribers rebuilds subsList. Called with subsMu held.
-func (s *releaseStore) listSubscribers() {
-	out := make([]Subscriber, 0, len(s.subs))
-	for id := 0; id < s.nextID; id++ {
-		if sub, ok := s.subs[id]; ok {
-			out = append(out, sub)
-		}
-	}
-	s.subsList = out
+// subscription is a subscriber and the id its unsubscribe finds it by.
+type subscription struct {
+	id int
+	Subscriber
 }
 
 // subscribers returns the subscribers in subscription order; the caller
 // must not change the slice.
-func (s *releaseStore) subscribers() []Subscriber {
+func (s *releaseStore) subscribers() []subscription {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
-	return s.subsList
+	return s.subs
 }
 
 // FindStore returns the release store extension with the given id, or the

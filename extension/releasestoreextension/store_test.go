@@ -648,3 +648,24 @@ func TestJournalRecordsAreWhatWasAcknowledged(t *testing.T) {
 	require.Len(t, records, 1)
 	assert.Equal(t, "d1", records[0].Event.ID)
 }
+
+// Subscribers are told in the order they subscribed; one that unsubscribes
+// is told nothing more, and the others keep their order.
+func TestSubscribersInOrderUntilTheyUnsubscribe(t *testing.T) {
+	s := env{}.start(t)
+	var told []string
+	subscribe := func(name string) func() {
+		return s.Subscribe(Subscriber{OnRelease: func(ReleaseChange) { told = append(told, name) }})
+	}
+	subscribe("a")
+	unsubscribeB := subscribe("b")
+	subscribe("c")
+	record(t, s, event("d1", release.EventStarted, "v1", 0))
+	assert.Equal(t, []string{"a", "b", "c"}, told)
+
+	told = nil
+	unsubscribeB()
+	subscribe("d")
+	record(t, s, event("d1", release.EventSucceeded, "v1", time.Minute))
+	assert.Equal(t, []string{"a", "c", "d"}, told)
+}
