@@ -214,10 +214,8 @@ func (s *State) Load(data []byte) error {
 		var id deliveryID
 		if e.Key != "" {
 			id = deliveryIDOf(e.Key)
-		} else {
-			if n, err := hex.Decode(id[:], []byte(e.Hash)); err != nil || n != len(id) {
-				return fmt.Errorf("decoding release store snapshot: dedupe[%d].h: %q is not a delivery hash", i, e.Hash)
-			}
+		} else if n, err := hex.Decode(id[:], []byte(e.Hash)); err != nil || n != len(id) {
+			return fmt.Errorf("decoding release store snapshot: dedupe[%d].h: %q is not a delivery hash", i, e.Hash)
 		}
 		at := e.At.UnixNano()
 		fresh.dedupe[id] = at

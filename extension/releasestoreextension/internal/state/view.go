@@ -25,9 +25,7 @@ func (s *State) ServiceView(sk release.ServiceKey) *ServiceView {
 	for _, ks := range list {
 		v.Keys = append(v.Keys, keyView(ks))
 	}
-	if len(v.Keys) > 1 {
-		slices.SortStableFunc(v.Keys, func(a, b KeyView) int { return len(b.Scope) - len(a.Scope) })
-	}
+	slices.SortStableFunc(v.Keys, func(a, b KeyView) int { return len(b.Scope) - len(a.Scope) })
 	return v
 }
 
