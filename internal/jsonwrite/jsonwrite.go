@@ -30,6 +30,16 @@ func String(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// OmitEmpty appends `,"name":` and value as a JSON string unless value is
+// empty: a string member tagged omitempty, after an earlier member.
+func OmitEmpty(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(append(append(b, `,"`...), name...), `":`...)
+	return String(b, value)
+}
+
 // Time appends t as encoding/json does: a quoted RFC 3339 time with
 // sub-second precision; a time RFC 3339 cannot hold is an error.
 func Time(b []byte, t time.Time) ([]byte, error) {

@@ -55,3 +55,8 @@ func TestStringMapNil(t *testing.T) {
 	assert.Equal(t, "null", string(StringMap(nil, nil, &keys)))
 	assert.Equal(t, "{}", string(StringMap(nil, map[string]string{}, &keys)))
 }
+
+func TestOmitEmpty(t *testing.T) {
+	assert.Empty(t, OmitEmpty(nil, "a", ""))
+	assert.Equal(t, `{"x":1,"a":"\u003cb\u003e"`, string(OmitEmpty([]byte(`{"x":1`), "a", "<b>")))
+}

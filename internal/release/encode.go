@@ -148,20 +148,12 @@ func (enc *Encoder) annotation(b []byte, a *Annotation) []byte {
 	b = jsonwrite.String(b, a.ID)
 	b = append(b, `,"release_id":`...)
 	b = jsonwrite.String(b, a.ReleaseID)
-	if a.DecisionID != "" {
-		b = append(b, `,"decision_id":`...)
-		b = jsonwrite.String(b, a.DecisionID)
-	}
+	b = jsonwrite.OmitEmpty(b, "decision_id", a.DecisionID)
 	b = append(b, `,"label":`...)
 	b = jsonwrite.String(b, a.Label)
-	for _, f := range [...]struct{ name, value string }{{"text", a.Text}, {"link", a.Link}, {"author", a.Author}} {
-		if f.value != "" {
-			b = append(b, `,"`...)
-			b = append(b, f.name...)
-			b = append(b, `":`...)
-			b = jsonwrite.String(b, f.value)
-		}
-	}
+	b = jsonwrite.OmitEmpty(b, "text", a.Text)
+	b = jsonwrite.OmitEmpty(b, "link", a.Link)
+	b = jsonwrite.OmitEmpty(b, "author", a.Author)
 	b = append(b, `,"created_at":`...)
 	b = enc.time(b, a.CreatedAt)
 	return append(b, '}')

@@ -225,19 +225,19 @@ func writeReply(w http.ResponseWriter, status int, rep *reply) {
 // appendReply appends rep as json.Encoder encodes it, newline included.
 func appendReply(b []byte, rep *reply) []byte {
 	b = jsonwrite.String(append(b, `{"status":`...), rep.Status)
-	b = appendOptional(b, "reason", rep.Reason)
+	b = jsonwrite.OmitEmpty(b, "reason", rep.Reason)
 	if len(rep.Events) > 0 {
 		b = jsonwrite.Array(append(b, `,"events":`...), len(rep.Events), func(b []byte, i int) []byte {
 			e := &rep.Events[i]
 			b = jsonwrite.String(append(b, `{"id":`...), e.ID)
 			b = jsonwrite.String(append(b, `,"deployment_id":`...), e.DeploymentID)
 			b = jsonwrite.String(append(b, `,"outcome":`...), e.Outcome)
-			return append(appendOptional(b, "status", string(e.Status)), '}')
+			return append(jsonwrite.OmitEmpty(b, "status", string(e.Status)), '}')
 		})
 	}
-	b = appendOptional(b, "error", rep.Error)
-	b = appendOptional(b, "field", rep.Field)
-	b = appendOptional(b, "rule", rep.Rule)
+	b = jsonwrite.OmitEmpty(b, "error", rep.Error)
+	b = jsonwrite.OmitEmpty(b, "field", rep.Field)
+	b = jsonwrite.OmitEmpty(b, "rule", rep.Rule)
 	if len(rep.Warnings) > 0 {
 		b = jsonwrite.Array(append(b, `,"warnings":`...), len(rep.Warnings), func(b []byte, i int) []byte {
 			fe := rep.Warnings[i]
@@ -250,15 +250,6 @@ func appendReply(b []byte, rep *reply) []byte {
 		})
 	}
 	return append(b, "}\n"...)
-}
-
-// appendOptional appends an omitempty string member.
-func appendOptional(b []byte, name, value string) []byte {
-	if value == "" {
-		return b
-	}
-	b = append(append(append(b, `,"`...), name...), `":`...)
-	return jsonwrite.String(b, value)
 }
 
 func rejected(reason string, fe *release.FieldError) (string, reply) {
