@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -45,5 +46,40 @@ func BenchmarkAppendEncoded(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*records), "ns/record")
 		})
+	}
+}
+
+// BenchmarkCompaction is the storage batch a compaction writes: a 19 MiB
+// snapshot (about the rotating receiver load's 20,000 releases and 100,000
+// remembered deliveries) and the deletion of the log it covers, 65,000
+// records in commits of five, on file_storage. The batch holds storage's
+// writer lock, so every commit waits for it. Run with a fixed count, e.g.
+// -benchtime=3x: each run first writes its log.
+func BenchmarkCompaction(b *testing.B) {
+	data, err := Encode(eventRecord("deploy-0001", release.EventStarted))
+	if err != nil {
+		b.Fatal(err)
+	}
+	commit := [][]byte{data, data, data, data, data}
+	state := append(append([]byte{'"'}, bytes.Repeat([]byte{'a'}, 19<<20)...), '"')
+	for b.Loop() {
+		b.StopTimer()
+		c := fileStorage(b, b.TempDir())()
+		j, _, _, err := Open(context.Background(), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 65000 / len(commit) {
+			if err := j.AppendEncoded(context.Background(), commit...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := j.Compact(context.Background(), state); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = c.Close(context.Background())
+		b.StartTimer()
 	}
 }
